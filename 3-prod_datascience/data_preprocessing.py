@@ -1,0 +1,57 @@
+"""Step 3: turn the dataset into model inputs.
+
+Split the rows into train, validation and test sets (stratified by country, fixed seed), fit a
+scaler on the training features and a label encoder on the countries. The feature list comes
+from the dataset's metadata when the source gives one (a Feast feature service does, in chapter
+7), so that training always uses the features the data was fetched for.
+"""
+
+from kfp.dsl import Dataset, Input, Model, Output, component
+
+from jukebox.pins import BASE_IMAGE, pinned
+
+
+@component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "scikit-learn"))
+def preprocess_data(
+    dataset: Input[Dataset],
+    train_data: Output[Dataset],
+    val_data: Output[Dataset],
+    test_data: Output[Dataset],
+    scaler: Output[Model],
+    label_encoder: Output[Model],
+    default_features: list,
+    seed: int = 42,
+):
+    """Split 70/15/15, scale the features, encode the countries; every output records the features."""
+    import pickle
+
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelEncoder, StandardScaler
+
+    features = list(dataset.metadata.get("features") or default_features)
+    data = pd.read_parquet(dataset.path)
+    print(f"Preprocessing {len(data):,} rows with {len(features)} features: {', '.join(features)}")
+
+    encoder = LabelEncoder().fit(data["country"])
+    labels = encoder.transform(data["country"])
+    stratify = labels if pd.Series(labels).value_counts().min() >= 7 else None
+    train, rest = train_test_split(data, test_size=0.3, random_state=seed, stratify=stratify)
+    rest_stratify = encoder.transform(rest["country"]) if stratify is not None else None
+    val, test = train_test_split(rest, test_size=0.5, random_state=seed, stratify=rest_stratify)
+
+    feature_scaler = StandardScaler().fit(train[features].astype(float))
+    for frame, output in ((train, train_data), (val, val_data), (test, test_data)):
+        scaled = pd.DataFrame(feature_scaler.transform(frame[features].astype(float)), columns=features)
+        scaled["label"] = encoder.transform(frame["country"])
+        scaled.to_parquet(output.path, index=False)
+        output.metadata.update({"features": features, "rows": len(frame)})
+    with open(scaler.path, "wb") as file:
+        pickle.dump(feature_scaler, file)
+    with open(label_encoder.path, "wb") as file:
+        pickle.dump(encoder, file)
+    scaler.metadata["features"] = features
+    label_encoder.metadata["classes"] = [str(country) for country in encoder.classes_]
+    print(
+        f"Train {len(train):,} / validation {len(val):,} / test {len(test):,} rows, {len(encoder.classes_)} countries."
+    )

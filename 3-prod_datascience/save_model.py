@@ -1,0 +1,168 @@
+"""Step 6: register the model, if it is good enough.
+
+First the gate: a model whose test accuracy is below the production model's minus a tolerance
+is not registered, and the run fails saying so. Then one new version of the model (``jukebox``)
+is registered with its lineage: accuracy, features, version (the git commit in continuous
+training), the pipeline run, and where the training data came from (URLs, md5, DVC hash).
+
+The same step speaks to two registries:
+- in the local lab (``MLFLOW_TRACKING_URI`` is set): the MLflow Model Registry, with the ONNX
+  model, the scaler and the label encoder as artifacts; "production" is the version with the
+  alias ``production``;
+- on the cluster: the Kubeflow Model Registry, as in the workshop; the artifacts go to the
+  ``models`` bucket (secret ``aws-connection-models``) and to the model-storage volume.
+"""
+
+from kfp.dsl import Dataset, Input, Metrics, Model, component
+
+from jukebox.pins import BASE_IMAGE, pinned
+
+
+@component(
+    base_image=BASE_IMAGE,
+    packages_to_install=pinned("mlflow", "onnx", "onnxruntime", "boto3", "model-registry"),
+)
+def push_to_model_registry(
+    model_name: str,
+    version: str,
+    cluster_domain: str,
+    accuracy_tolerance: float,
+    run_id: str,
+    dataset: Input[Dataset],
+    onnx_model: Input[Model],
+    scaler: Input[Model],
+    label_encoder: Input[Model],
+    metrics: Input[Metrics],
+    model_storage_dir: str = "/models",
+):
+    """Check the accuracy gate, then register one new version with its lineage."""
+    import json
+    import os
+    import re
+    import shutil
+    import tempfile
+    from importlib.metadata import version as installed
+    from pathlib import Path
+
+    def without_credentials(value: str) -> str:
+        return re.sub(r"://[^/@\s]+@", "://", value)
+
+    accuracy = float(metrics.metadata["accuracy"])
+
+    def as_text(value) -> str:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # metadata numbers travel as floats: 10119.0 is a row count
+        return without_credentials(value if isinstance(value, str) else json.dumps(value))
+
+    lineage = {key: as_text(value) for key, value in dataset.metadata.items() if key != "features"}
+    properties = {
+        "accuracy": f"{accuracy:.6f}",
+        "version": version,
+        "pipeline_run_id": run_id,
+        "features": json.dumps(onnx_model.metadata["features"]),
+        **{f"data_{key}": value for key, value in lineage.items()},
+    }
+
+    def check_gate(production_accuracy, production_name: str) -> None:
+        if production_accuracy is None:
+            print("No production model yet: nothing to compare with.")
+            return
+        floor = production_accuracy - accuracy_tolerance
+        if accuracy < floor:
+            raise RuntimeError(
+                f"Not registering {model_name} {version}: its accuracy {accuracy:.4f} is below the production "
+                f"model ({production_name}, {production_accuracy:.4f}) minus the tolerance {accuracy_tolerance}."
+            )
+        print(f"Accuracy {accuracy:.4f} passes the gate (production {production_name}: {production_accuracy:.4f}).")
+
+    files = tempfile.mkdtemp()
+    shutil.copy(onnx_model.path, os.path.join(files, "model.onnx"))
+    shutil.copy(scaler.path, os.path.join(files, "scaler.pkl"))
+    shutil.copy(label_encoder.path, os.path.join(files, "label_encoder.pkl"))
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        import mlflow
+        import onnx
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        client = MlflowClient()
+        try:
+            production = client.get_model_version_by_alias(model_name, "production")
+            production_accuracy = float(production.tags["accuracy"])
+            production_name = f"version {production.version}"
+        except (MlflowException, KeyError):
+            production_accuracy, production_name = None, ""
+        check_gate(production_accuracy, production_name)
+
+        experiment = client.get_experiment_by_name(model_name)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else client.create_experiment(model_name, artifact_location=os.environ.get("MLFLOW_ARTIFACT_LOCATION"))
+        )
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model_name}-{version}") as run:
+            mlflow.log_metric("accuracy", accuracy)
+            mlflow.set_tags(properties)
+            mlflow.log_artifact(os.path.join(files, "scaler.pkl"), "preprocessing")
+            mlflow.log_artifact(os.path.join(files, "label_encoder.pkl"), "preprocessing")
+            info = mlflow.onnx.log_model(
+                onnx.load(os.path.join(files, "model.onnx")),
+                name="model",
+                pip_requirements=[f"onnx=={installed('onnx')}", f"onnxruntime=={installed('onnxruntime')}"],
+                registered_model_name=model_name,
+            )
+        registered = info.registered_model_version
+        for key, value in properties.items():
+            client.set_model_version_tag(model_name, str(registered), key, value)
+        client.update_model_version(
+            model_name, str(registered), description=f"{model_name} {version}, accuracy {accuracy:.4f}"
+        )
+        print(f"Registered {model_name} version {registered} in MLflow (run {run.info.run_id}).")
+        return
+
+    # On the cluster: the Kubeflow Model Registry, as the workshop uses it.
+    import boto3
+    from model_registry import ModelRegistry
+
+    namespace = os.environ["namespace"]
+    token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    registry = ModelRegistry(
+        server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
+        port=443,
+        author=namespace,
+        is_secure=False,
+        user_token=token_file.read_text() if token_file.exists() else None,
+    )
+    production_accuracy, production_name = None, ""
+    for candidate in registry.get_model_versions(model_name) if registry.get_registered_model(model_name) else []:
+        if candidate.custom_properties.get("stage") == "production":
+            production_accuracy = float(candidate.custom_properties["accuracy"])
+            production_name = f"version {candidate.name}"
+    check_gate(production_accuracy, production_name)
+
+    bucket = os.environ["AWS_S3_BUCKET"]
+    prefix = f"{model_name}/{version}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_S3_ENDPOINT"],
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    for name in sorted(os.listdir(files)):
+        s3.upload_file(os.path.join(files, name), bucket, f"{prefix}/{name}")
+        if os.path.isdir(model_storage_dir):
+            target = Path(model_storage_dir) / prefix
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(os.path.join(files, name), target / name)
+    registry.register_model(
+        model_name,
+        f"s3://{bucket}/{prefix}/model.onnx",
+        model_format_name="onnx",
+        model_format_version="1",
+        version=version,
+        description=f"{model_name} {version}, accuracy {accuracy:.4f}",
+        metadata=properties,
+    )
+    print(f"Registered {model_name} {version} in the Kubeflow Model Registry (s3://{bucket}/{prefix}/).")

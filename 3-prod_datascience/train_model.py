@@ -1,0 +1,81 @@
+"""Step 4: train the model and convert it to ONNX.
+
+The model is a dense neural network (scikit-learn's multi-layer perceptron) that reads a song's
+scaled audio features and gives, for every country, the probability that the song charts there.
+Its hyperparameters come from ``default_parameters.json``; a fixed seed makes runs reproducible.
+The model server reads ONNX, so the trained model is converted, and the ONNX file carries the
+ordered feature names and the country labels it was trained with.
+"""
+
+from kfp.dsl import Dataset, Input, Model, Output, component
+
+from jukebox.pins import BASE_IMAGE, pinned
+
+
+@component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "scikit-learn"))
+def train_model(
+    train_data: Input[Dataset],
+    val_data: Input[Dataset],
+    hyperparameters: dict,
+    model: Output[Model],
+):
+    """Train a multi-layer perceptron on the training set; report its validation accuracy."""
+    import pickle
+
+    import pandas as pd
+    from sklearn.neural_network import MLPClassifier
+
+    features = train_data.metadata["features"]
+    train = pd.read_parquet(train_data.path)
+    val = pd.read_parquet(val_data.path)
+
+    def whole_numbers_as_int(value):
+        # Pipeline parameters travel as JSON numbers: 200 arrives as 200.0.
+        if isinstance(value, list):
+            return tuple(whole_numbers_as_int(item) for item in value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    settings = {
+        "random_state": 42,
+        **{key: whole_numbers_as_int(value) for key, value in hyperparameters.items()},
+    }
+    print(f"Training an MLP on {len(train):,} rows with {settings}")
+    classifier = MLPClassifier(**settings).fit(train[features].to_numpy(), train["label"].to_numpy())
+    val_accuracy = float(classifier.score(val[features].to_numpy(), val["label"].to_numpy()))
+    print(f"Stopped after {classifier.n_iter_} epochs; validation accuracy {val_accuracy:.4f}")
+    with open(model.path, "wb") as file:
+        pickle.dump(classifier, file)
+    model.metadata.update({"features": features, "val_accuracy": val_accuracy, "epochs": classifier.n_iter_})
+
+
+@component(
+    base_image=BASE_IMAGE,
+    packages_to_install=pinned("scikit-learn", "skl2onnx", "onnx"),
+)
+def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model: Output[Model]):
+    """Convert the trained model to ONNX, with the feature names and countries in its metadata."""
+    import json
+    import pickle
+
+    import onnx
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    features = model.metadata["features"]
+    with open(model.path, "rb") as file:
+        classifier = pickle.load(file)
+    with open(label_encoder.path, "rb") as file:
+        countries = [str(country) for country in pickle.load(file).classes_]
+    converted = to_onnx(
+        classifier,
+        initial_types=[("input", FloatTensorType([None, len(features)]))],
+        options={id(classifier): {"zipmap": False}},
+        target_opset=17,
+    )
+    onnx.helper.set_model_props(converted, {"features": json.dumps(features), "classes": json.dumps(countries)})
+    onnx.checker.check_model(converted)
+    onnx.save(converted, onnx_model.path)
+    onnx_model.metadata.update({"features": features, "classes": countries, "format": "onnx"})
+    print(f"Converted to ONNX: input 'input' [N, {len(features)}] -> probabilities for {len(countries)} countries.")

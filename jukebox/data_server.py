@@ -1,0 +1,33 @@
+"""Serve the kit's data folder over HTTP on 127.0.0.1: the stand-in for GitHub raw URLs.
+
+Pipeline parameters such as ``rankings_url`` stay real URLs in both targets; on this machine
+they point here.
+"""
+
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from jukebox.paths import DATA_PREP
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the signature is the standard library's
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path = DATA_PREP) -> Iterator[str]:
+    """Serve ``folder`` on a free port of 127.0.0.1; yield its base URL (no trailing slash)."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="data-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

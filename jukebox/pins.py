@@ -1,0 +1,39 @@
+"""Derive components' ``packages_to_install`` from the kit's one set of pins.
+
+Every component asks for its packages by name; the version comes from ``requirements.txt``,
+so a cluster pod gets the versions CI tested and a local run (which installs into the running
+environment) finds everything already satisfied and changes nothing.
+"""
+
+import re
+from functools import cache
+
+from jukebox.paths import REQUIREMENTS
+
+# The Python of the kit (pyproject.toml: requires-python) in the image every component runs in.
+BASE_IMAGE = "python:3.11-slim"
+
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins[_normalize(match.group(1))] = f"{match.group(1)}=={match.group(2)}"
+    return pins
+
+
+def pinned(*names: str) -> list[str]:
+    """Return ``name==version`` for each name, as pinned in requirements.txt."""
+    pins = _pins()
+    missing = [name for name in names if _normalize(name) not in pins]
+    if missing:
+        raise KeyError(f"Pin {', '.join(missing)} in requirements.txt before using it in a component.")
+    return [pins[_normalize(name)] for name in names]

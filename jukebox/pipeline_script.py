@@ -1,0 +1,48 @@
+"""What a pipeline script does when run (the play button in Elyra, or ``python script.py``).
+
+- ``--compile``: write the pipeline YAML next to the script, to upload in the dashboard.
+- in a cluster workbench: submit the pipeline to the namespace's pipeline server.
+- anywhere else: run it on this machine with ``kfp.local``.
+
+A pipeline script stays short: its components, its DAG, and one call to ``run_pipeline_script``.
+"""
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from jukebox import cluster, local_run
+
+
+def compile_pipeline(pipeline_func: Callable, yaml_path: Path) -> Path:
+    """Compile to ``yaml_path``: the same YAML whether or not anything runs on this machine."""
+    from kfp import compiler
+
+    compiler.Compiler().compile(pipeline_func, str(yaml_path))
+    print(f"Wrote {yaml_path}")
+    return yaml_path
+
+
+def run_pipeline_script(
+    pipeline_func: Callable,
+    *,
+    arguments: dict,
+    yaml_path: Path,
+    experiment_name: str,
+    data_files: dict[str, str] | None = None,
+    argv: list[str] | None = None,
+) -> None:
+    """Compile, submit or run ``pipeline_func`` with ``arguments``, as the command line asks."""
+    parser = argparse.ArgumentParser(description=(pipeline_func.description or "").strip() or None)
+    parser.add_argument("--compile", action="store_true", help=f"only write {yaml_path.name}")
+    parser.add_argument("--local", action="store_true", help="run on this machine even in a cluster workbench")
+    options = parser.parse_args(argv)
+    if options.compile:
+        compile_pipeline(pipeline_func, yaml_path)
+    elif cluster.in_workbench() and not options.local:
+        cluster.submit(pipeline_func, arguments, experiment_name)
+    else:
+        try:
+            local_run.run(pipeline_func, arguments, data_files)
+        except local_run.PipelineFailed as failure:
+            raise SystemExit(str(failure)) from None

@@ -1,0 +1,129 @@
+"""Shared fixtures: small song data served over HTTP, artifacts, an isolated MLflow registry."""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kfp import dsl
+
+from jukebox.data_server import serve_folder
+from jukebox.paths import DATA_PREP, REPO_ROOT
+from jukebox.rankings import FEATURES, generate_rankings
+
+CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
+sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path
+
+
+def make_artifact(kind, folder: Path, name: str, metadata: dict | None = None):
+    """An input or output artifact backed by a file in ``folder``, as kfp would hand it over."""
+    artifact = kind(uri=str(folder / name))
+    artifact.metadata.update(metadata or {})
+    return artifact
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:
+    """A folder with small charts (5 days) and the 5,000-song properties file."""
+    folder = tmp_path_factory.mktemp("small-data")
+    songs = pd.read_parquet(DATA_PREP / "small_song_properties.parquet")
+    generate_rankings(songs, days=5).to_parquet(folder / "song_rankings.parquet", index=False)
+    songs.to_parquet(folder / "song_properties.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_data_url(small_data) -> str:
+    with serve_folder(small_data) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, small_data_url):
+    """Run fetch → preprocess → train → ONNX once on small data; the tests read the artifacts."""
+    from data_preprocessing import preprocess_data
+    from fetch_data import fetch_data
+    from train_model import convert_to_onnx, train_model
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    a = {name: make_artifact(dsl.Dataset, folder, name) for name in ("dataset", "train_data", "val_data", "test_data")}
+    a.update(
+        {name: make_artifact(dsl.Model, folder, name) for name in ("scaler", "label_encoder", "model", "onnx_model")}
+    )
+    fetch_data.python_func(
+        rankings_url=f"{small_data_url}/song_rankings.parquet",
+        properties_url=f"{small_data_url}/song_properties.parquet",
+        features=FEATURES,
+        dataset=a["dataset"],
+    )
+    preprocess_data.python_func(
+        dataset=a["dataset"],
+        train_data=a["train_data"],
+        val_data=a["val_data"],
+        test_data=a["test_data"],
+        scaler=a["scaler"],
+        label_encoder=a["label_encoder"],
+        default_features=FEATURES,
+    )
+    train_model.python_func(
+        train_data=a["train_data"],
+        val_data=a["val_data"],
+        hyperparameters={"hidden_layer_sizes": [32.0], "max_iter": 60.0, "random_state": 42.0},
+        model=a["model"],
+    )
+    convert_to_onnx.python_func(model=a["model"], label_encoder=a["label_encoder"], onnx_model=a["onnx_model"])
+    return a
+
+
+@pytest.fixture
+def mlflow_registry(tmp_path, monkeypatch) -> str:
+    """An empty MLflow registry (SQLite) for this test only."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ARTIFACT_LOCATION", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("JUKEBOX_LAB_HOME", str(tmp_path / "lab"))
+    return uri
+
+
+# ---- the instructors' report: what passed and failed, chapter by chapter ----------------------
+
+_outcomes: dict[str, list[tuple[str, str, str]]] = {}
+
+
+def _chapter(item) -> str:
+    return getattr(item.module, "CHAPTER", "kit (shared package)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        reason = ""
+        if report.failed:
+            reason = str(call.excinfo.value).strip().splitlines()[0][:200] if call.excinfo else "failed"
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2]
+        _outcomes.setdefault(_chapter(item), []).append((item.name, report.outcome, reason))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _outcomes:
+        return
+    lines = ["# Test report by chapter", ""]
+    for chapter in sorted(_outcomes):
+        results = _outcomes[chapter]
+        counts = {
+            state: sum(1 for _, outcome, _ in results if outcome == state) for state in ("passed", "failed", "skipped")
+        }
+        lines.append(f"## {chapter}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+        lines += [f"- {outcome.upper()} {name}: {reason}" for name, outcome, reason in results if outcome != "passed"]
+        lines.append("")
+    report = REPO_ROOT / "reports" / "chapters.md"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text("\n".join(lines))
+    terminalreporter.section("report by chapter")
+    for line in lines[2:]:
+        if line:
+            terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(also in {report.relative_to(REPO_ROOT)})")

@@ -1,0 +1,153 @@
+"""Registration: MLflow locally (with the accuracy gate), Kubeflow Model Registry on the cluster (test double)."""
+
+import sys
+import types
+
+import boto3
+import pytest
+from conftest import make_artifact
+from kfp import dsl
+from mlflow import MlflowClient
+from save_model import push_to_model_registry
+
+CHAPTER = "3-prod_datascience"  # for the report by chapter
+
+SECRET = "s3cr3t-value-never-shown"
+
+
+def register(prepared, tmp_path, accuracy, version="abc1234", dataset_metadata=None, **overrides):
+    dataset = make_artifact(dsl.Dataset, tmp_path, "dataset", dataset_metadata or dict(prepared["dataset"].metadata))
+    metrics = make_artifact(dsl.Metrics, tmp_path, "metrics", {"accuracy": accuracy})
+    arguments = {
+        "model_name": "jukebox",
+        "version": version,
+        "cluster_domain": "apps.example.com",
+        "accuracy_tolerance": 0.02,
+        "run_id": "run-42",
+        "dataset": dataset,
+        "onnx_model": prepared["onnx_model"],
+        "scaler": prepared["scaler"],
+        "label_encoder": prepared["label_encoder"],
+        "metrics": metrics,
+        **overrides,
+    }
+    push_to_model_registry.python_func(**arguments)
+
+
+def test_registers_a_version_with_lineage_and_artifacts(prepared, tmp_path, mlflow_registry):
+    register(prepared, tmp_path, accuracy=0.25)
+    client = MlflowClient(mlflow_registry)
+    version = client.get_model_version("jukebox", "1")
+    assert version.tags["accuracy"] == "0.250000"
+    assert version.tags["version"] == "abc1234"
+    assert version.tags["pipeline_run_id"] == "run-42"
+    assert version.tags["data_properties_md5"] == prepared["dataset"].metadata["properties_md5"]
+    assert version.tags["data_source"] == "url"
+    assert "danceability" in version.tags["features"]
+    artifacts = {item.path for item in client.list_artifacts(version.run_id, "preprocessing")}
+    assert artifacts == {"preprocessing/scaler.pkl", "preprocessing/label_encoder.pkl"}
+    import mlflow
+
+    assert mlflow.artifacts.download_artifacts("models:/jukebox/1") is not None
+
+
+def test_each_run_adds_one_version(prepared, tmp_path, mlflow_registry):
+    register(prepared, tmp_path, accuracy=0.25, version="one")
+    register(prepared, tmp_path, accuracy=0.26, version="two")
+    versions = MlflowClient(mlflow_registry).search_model_versions("name='jukebox'")
+    assert sorted(v.tags["version"] for v in versions) == ["one", "two"]
+
+
+def test_gate_refuses_a_model_worse_than_production(prepared, tmp_path, mlflow_registry):
+    register(prepared, tmp_path, accuracy=0.30, version="good")
+    client = MlflowClient(mlflow_registry)
+    client.set_registered_model_alias("jukebox", "production", "1")
+    register(prepared, tmp_path, accuracy=0.29, version="within-tolerance")
+    with pytest.raises(RuntimeError, match=r"accuracy 0\.2000 is below the production model \(version 1, 0\.3000\)"):
+        register(prepared, tmp_path, accuracy=0.20, version="worse")
+    assert len(client.search_model_versions("name='jukebox'")) == 2
+
+
+def test_credentials_in_source_urls_never_reach_the_registry(prepared, tmp_path, mlflow_registry):
+    metadata = {
+        **prepared["dataset"].metadata,
+        "rankings_url": f"https://user:{SECRET}@example.com/r.parquet",
+    }
+    register(prepared, tmp_path, accuracy=0.25, dataset_metadata=metadata)
+    version = MlflowClient(mlflow_registry).get_model_version("jukebox", "1")
+    assert version.tags["data_rankings_url"] == "https://example.com/r.parquet"
+    assert all(SECRET not in value for value in version.tags.values())
+
+
+class FakeModelRegistry:
+    """Test double of model_registry.ModelRegistry: records what the step asks of it."""
+
+    instances: list = []
+    production_accuracy = None
+
+    def __init__(self, server_address, port, **options):
+        self.address, self.options, self.registered = f"{server_address}:{port}", options, []
+        FakeModelRegistry.instances.append(self)
+
+    def get_registered_model(self, name):
+        return object() if self.production_accuracy is not None else None
+
+    def get_model_versions(self, name):
+        props = {"stage": "production", "accuracy": self.production_accuracy}
+        return [types.SimpleNamespace(name="v1", custom_properties=props)]
+
+    def register_model(self, name, uri, **options):
+        self.registered.append((name, uri, options))
+
+
+class FakeS3:
+    def __init__(self):
+        self.uploads = []
+
+    def upload_file(self, filename, bucket, key):
+        self.uploads.append((bucket, key))
+
+
+@pytest.fixture
+def cluster(monkeypatch, tmp_path):
+    """The cluster side: no MLflow, the secrets' variables set, the registry and S3 as test doubles."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setitem(sys.modules, "model_registry", types.SimpleNamespace(ModelRegistry=FakeModelRegistry))
+    s3 = FakeS3()
+    calls = []
+    monkeypatch.setattr(boto3, "client", lambda *args, **kwargs: calls.append(kwargs) or s3)
+    monkeypatch.setenv("namespace", "user1-jukebox")
+    monkeypatch.setenv("AWS_S3_ENDPOINT", "https://minio.example.com")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "minio")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_S3_BUCKET", "models")
+    FakeModelRegistry.instances, FakeModelRegistry.production_accuracy = [], None
+    storage = tmp_path / "pvc"
+    storage.mkdir()
+    return types.SimpleNamespace(s3=s3, s3_options=calls, storage=storage)
+
+
+def test_cluster_registers_in_the_kubeflow_model_registry(prepared, tmp_path, cluster, capsys):
+    register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
+    (registry,) = FakeModelRegistry.instances
+    assert registry.address == "https://user1-jukebox-registry-rest.apps.example.com:443"
+    ((name, uri, options),) = registry.registered
+    assert (name, uri) == ("jukebox", "s3://models/jukebox/abc1234/model.onnx")
+    assert options["version"] == "abc1234" and options["model_format_name"] == "onnx"
+    assert options["metadata"]["accuracy"] == "0.250000"
+    assert options["metadata"]["data_properties_md5"] == prepared["dataset"].metadata["properties_md5"]
+    assert sorted(key for _, key in cluster.s3.uploads) == [
+        "jukebox/abc1234/label_encoder.pkl",
+        "jukebox/abc1234/model.onnx",
+        "jukebox/abc1234/scaler.pkl",
+    ]
+    assert (cluster.storage / "jukebox" / "abc1234" / "model.onnx").is_file()
+    assert cluster.s3_options[0]["aws_secret_access_key"] == SECRET
+    assert SECRET not in str(options) and SECRET not in capsys.readouterr().out
+
+
+def test_cluster_gate_refuses_before_uploading(prepared, tmp_path, cluster):
+    FakeModelRegistry.production_accuracy = 0.5
+    with pytest.raises(RuntimeError, match="below the production model"):
+        register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
+    assert cluster.s3.uploads == [] and FakeModelRegistry.instances[0].registered == []

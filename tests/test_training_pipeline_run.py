@@ -1,0 +1,80 @@
+"""The whole chapter-3 pipeline, run on this machine with kfp.local, as the play button does."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from jukebox import local_run
+from jukebox.paths import DATA_PREP, REPO_ROOT
+
+CHAPTER = "3-prod_datascience"  # for the report by chapter
+
+CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
+
+
+def pip_freeze() -> str:
+    return subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_play_button_trains_and_registers_a_model_and_installs_nothing(tmp_path):
+    before = pip_freeze()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env["JUKEBOX_LAB_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "prod_train_save_pipeline.py"],
+        cwd=CHAPTER_3,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Registered model jukebox version 1" in result.stdout
+    assert pip_freeze() == before, "a local run must not change the installed packages"
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    version = client.get_model_version("jukebox", "1")
+    rankings_md5 = hashlib.md5((DATA_PREP / "song_rankings.parquet").read_bytes()).hexdigest()
+    assert version.tags["data_rankings_md5"] == rankings_md5
+    assert version.tags["version"] == json.loads((CHAPTER_3 / "default_parameters.json").read_text())["version"]
+    assert float(version.tags["accuracy"]) > 3 / 72, "clearly better than guessing among 72 countries"
+
+
+@pytest.fixture
+def training_pipeline():
+    from prod_train_save_pipeline import DEFAULTS, training_pipeline
+
+    return lambda **changes: local_run.run(training_pipeline, {**DEFAULTS, **changes})
+
+
+@pytest.mark.slow
+def test_unreachable_rankings_fail_at_fetch_and_register_nothing(training_pipeline, small_data_url, mlflow_registry):
+    bad_url = f"{small_data_url}/no-such-file.parquet"
+    with pytest.raises(local_run.PipelineFailed) as failure:
+        training_pipeline(rankings_url=bad_url, properties_url=f"{small_data_url}/song_properties.parquet")
+    assert failure.value.step == "fetch-data"
+    assert failure.value.reason == f"Cannot download the song rankings from {bad_url}: HTTP 404."
+    assert MlflowClient(mlflow_registry).search_model_versions() == []
+
+
+@pytest.mark.slow
+def test_out_of_range_properties_fail_at_validation_and_register_nothing(
+    training_pipeline, small_data, small_data_url, mlflow_registry
+):
+    songs = pd.read_parquet(small_data / "song_properties.parquet")
+    songs.loc[songs.index[:40], "energy"] = 7.5
+    songs.to_parquet(small_data / "bad_energy.parquet", index=False)
+    with pytest.raises(local_run.PipelineFailed) as failure:
+        training_pipeline(
+            rankings_url=f"{small_data_url}/song_rankings.parquet",
+            properties_url=f"{small_data_url}/bad_energy.parquet",
+        )
+    assert failure.value.step == "validate-data"
+    assert failure.value.reason.startswith("The dataset fails 1 data checks: energy: in_range(0.0, 1.0)")
+    assert MlflowClient(mlflow_registry).search_model_versions() == []

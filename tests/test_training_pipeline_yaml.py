@@ -1,0 +1,108 @@
+"""The compiled training pipeline: what a participant uploads to the cluster."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from kfp import components
+
+from jukebox.paths import REPO_ROOT
+
+CHAPTER = "3-prod_datascience"  # for the report by chapter
+
+CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "yaml-secret-sentinel-1", "password": "yaml-secret-sentinel-2"}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Compile with the play button's --compile, with credentials in the environment."""
+    folder = tmp_path_factory.mktemp("compile")
+    script = folder / "prod_train_save_pipeline.py"
+    for path in CHAPTER_3.glob("*.py"):
+        (folder / path.name).write_text(path.read_text())
+    (folder / "default_parameters.json").write_text((CHAPTER_3 / "default_parameters.json").read_text())
+    env = {**os.environ, **SECRETS}
+    subprocess.run([sys.executable, script.name, "--compile"], cwd=folder, env=env, check=True)
+    path = folder / "training-pipeline.yaml"
+    documents = list(yaml.safe_load_all(path.read_text()))
+    return path, documents[0], documents[1]
+
+
+def test_yaml_loads_with_kfp(compiled):
+    path, _, _ = compiled
+    pipeline = components.load_component_from_file(str(path))
+    assert pipeline.name == "kfp-training-pipeline"
+
+
+def test_yaml_has_the_steps_in_order(compiled):
+    _, spec, _ = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {
+        "fetch-data",
+        "validate-data",
+        "preprocess-data",
+        "train-model",
+        "convert-to-onnx",
+        "validate-onnx-model",
+        "evaluate-model",
+        "push-to-model-registry",
+    }
+    assert "validate-data" in tasks["preprocess-data"]["dependentTasks"]
+    assert "validate-onnx-model" in tasks["push-to-model-registry"]["dependentTasks"]
+
+
+def test_yaml_parameters_default_to_default_parameters_json(compiled):
+    _, spec, _ = compiled
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == {
+        "hyperparameters",
+        "model_name",
+        "version",
+        "cluster_domain",
+        "model_storage_pvc",
+        "accuracy_tolerance",
+        "rankings_url",
+        "properties_url",
+    }
+    assert parameters["model_name"]["defaultValue"] == "jukebox"
+    assert parameters["hyperparameters"]["defaultValue"]["hidden_layer_sizes"] == [64, 32]
+
+
+def test_yaml_has_the_cluster_config_of_the_register_step(compiled):
+    _, _, platform = compiled
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    register = executors["exec-push-to-model-registry"]
+    assert register["fieldPathAsEnv"] == [{"name": "namespace", "fieldPath": "metadata.namespace"}]
+    (secret,) = register["secretAsEnv"]
+    assert secret["secretName"] == "aws-connection-models"
+    assert {item["envVar"] for item in secret["keyToEnv"]} >= {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_S3_BUCKET",
+    }
+    (pvc,) = register["pvcMount"]
+    assert pvc["mountPath"] == "/models"
+    assert pvc["pvcNameParameter"]["componentInputParameter"] == "model_storage_pvc"
+
+
+def test_components_install_exactly_the_kits_pins(compiled):
+    _, spec, _ = compiled
+    requirements = set((REPO_ROOT / "requirements.txt").read_text().splitlines())
+    installed = set()
+    for executor in spec["deploymentSpec"]["executors"].values():
+        container = executor["container"]
+        assert container["image"] == "python:3.11-slim"
+        installed |= set(re.findall(r"'([A-Za-z0-9_.\-]+==[^']+)'", " ".join(container["command"])))
+    assert {"pandas", "scikit-learn", "mlflow", "kfp"} <= {pin.split("==")[0] for pin in installed}
+    assert installed <= requirements, f"not pinned in requirements.txt: {installed - requirements}"
+
+
+def test_yaml_contains_no_credential_value(compiled):
+    path, _, _ = compiled
+    text = path.read_text()
+    for value in SECRETS.values():
+        assert value not in text
