@@ -16,7 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 workshop: setup
+	$(PY) -m jukebox.lab up
 	cd 3-prod_datascience && ../$(PY) prod_train_save_pipeline.py
+	@echo "The lab stays up: see its services with '$(PY) -m jukebox.lab status', stop it with '$(PY) -m jukebox.lab down'."
 
 test: setup
 	$(VENV)/bin/ruff check .
@@ -33,6 +35,8 @@ format: setup
 
 benchmark: setup
 	$(PY) benchmarks/training_pipeline.py
+	$(PY) benchmarks/lab.py
 
 clean:
+	-$(PY) -m jukebox.lab down
 	rm -rf .lab reports

@@ -66,12 +66,17 @@ def run(pipeline_func: Callable, arguments: dict, data_files: dict[str, str] | N
     """Run ``pipeline_func`` here; ``data_files`` maps URL parameters to files of 99-data_prep/."""
     from kfp import local
 
-    for name, value in local_environment().items():
+    from jukebox.lab.environment import running_lab_environment
+
+    # Variables already set win; then the lab's, when it is up; else a registry file in the lab folder.
+    defaults = running_lab_environment() or ({} if "MLFLOW_TRACKING_URI" in os.environ else local_environment())
+    for name, value in defaults.items():
         os.environ.setdefault(name, value)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(lab_home() / "pipeline-root"))
     before = registry.model_versions()
     tee = _Tee(sys.stdout)
-    with serve_folder() as data_url:
+    raw_url = os.environ.get("JUKEBOX_RAW_URL")
+    with contextlib.nullcontext(raw_url) if raw_url else serve_folder() as data_url:
         urls = {parameter: f"{data_url}/{file}" for parameter, file in (data_files or {}).items()}
         try:
             with contextlib.redirect_stdout(tee):

@@ -8,6 +8,7 @@ A pipeline script stays short: its components, its DAG, and one call to ``run_pi
 """
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,25 @@ def compile_pipeline(pipeline_func: Callable, yaml_path: Path) -> Path:
     return yaml_path
 
 
+def parse_overrides(values: list[str], pipeline_func: Callable) -> dict:
+    """``["version=abc", "hyperparameters={...}"]`` → parameters, checked against the pipeline's."""
+    known = set(pipeline_func.component_spec.inputs or {}) if hasattr(pipeline_func, "component_spec") else None
+    overrides = {}
+    for value in values:
+        name, separator, text = value.partition("=")
+        if not separator:
+            raise SystemExit(f"--set {value}: write it as NAME=VALUE.")
+        if known is not None and name not in known:
+            raise SystemExit(
+                f"--set {name}: the pipeline has no parameter {name!r}; it has {', '.join(sorted(known))}."
+            )
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
+    return overrides
+
+
 def run_pipeline_script(
     pipeline_func: Callable,
     *,
@@ -36,7 +56,15 @@ def run_pipeline_script(
     parser = argparse.ArgumentParser(description=(pipeline_func.description or "").strip() or None)
     parser.add_argument("--compile", action="store_true", help=f"only write {yaml_path.name}")
     parser.add_argument("--local", action="store_true", help="run on this machine even in a cluster workbench")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter (VALUE is read as JSON when it can be, else as text)",
+    )
     options = parser.parse_args(argv)
+    arguments = {**arguments, **parse_overrides(options.set, pipeline_func)}
     if options.compile:
         compile_pipeline(pipeline_func, yaml_path)
     elif cluster.in_workbench() and not options.local:

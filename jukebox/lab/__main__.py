@@ -1,0 +1,3 @@
+from jukebox.lab.cli import main
+
+main()

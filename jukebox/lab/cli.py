@@ -1,0 +1,214 @@
+"""``python -m jukebox.lab``: bring the local lab up and down, and look inside it.
+
+up [--port NAME=N]… [--user NAME]…   start what is not running (a second `up` starts nothing)
+down                                 stop what the lab started
+status                               each service: port, health, state folder
+env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
+reset [--yes]                        wipe the lab's state (after confirmation)
+runs [list | log RUN | wait COMMIT]  CT and scheduled runs
+schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete NAME]
+"""
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from jukebox.lab import environment, process, runs, schedules, services, settings
+
+
+class LabError(Exception):
+    """A problem the user can fix; printed as one sentence, exit status 1."""
+
+
+def _settings() -> settings.LabSettings:
+    lab = settings.load()
+    if lab is None:
+        raise LabError("The lab has never been started here: run `python -m jukebox.lab up` first.")
+    return lab
+
+
+def up(options) -> None:
+    try:
+        overrides = settings.parse_port_overrides(options.port)
+    except ValueError as error:
+        raise LabError(str(error)) from None
+    lab = settings.create_or_update(overrides, options.user)
+    started = time.monotonic()
+    todo = []
+    for service in services.services(lab):
+        if process.running_pid(lab.home, service.name):
+            print(f"{service.name} is already running on {service.url}")
+            continue
+        for port_name in service.port_names:
+            port = lab.ports[port_name]
+            if not process.port_is_free(port):
+                raise LabError(
+                    f"Port {port} ({port_name}) is taken by another program: "
+                    f"choose another with `up --port {port_name}=N`."
+                )
+        todo.append(service)
+    env = services.child_environment(lab)
+    for group in (todo[:-1], todo[-1:]) if todo and todo[-1].name == "controller" else (todo,):
+        for service in group:
+            print(f"Starting {service.name}…", flush=True)
+            process.start(lab.home, service.name, service.command, env, marker=str(lab.home))
+        for service in group:
+            process.wait_until(service.healthy, 120, service.name, lab.home / "logs" / f"{service.name}.log")
+    if todo:
+        print(f"The lab is up ({time.monotonic() - started:.1f} s).")
+    else:
+        print("The lab was already up: nothing started.")
+    status(options)
+
+
+def down(options) -> None:
+    lab = _settings()
+    for service in reversed(services.services(lab)):
+        if process.stop(lab.home, service.name):
+            print(f"Stopped {service.name}.")
+    print("The lab is down; its state stays in", lab.home)
+
+
+def status(options) -> None:
+    lab = _settings()
+    print(f"{'service':<11} {'url':<24} {'state':<9} {'health':<8} folder")
+    for service in services.services(lab):
+        pid = process.running_pid(lab.home, service.name)
+        health = ("healthy" if service.healthy() else "starting") if pid else "-"
+        state = f"pid {pid}" if pid else "stopped"
+        print(f"{service.name:<11} {service.url:<24} {state:<9} {health:<8} {lab.home / service.state.split(',')[0]}")
+    print(f"raw data    {lab.raw_url}/<file>")
+    print(f"git repos   {lab.git_url}/<user>/jukebox.git, …/mlops-gitops.git (users: {', '.join(lab.users)})")
+
+
+def env(options) -> None:
+    lab = _settings()
+    if options.user and options.user not in lab.users:
+        raise LabError(f"No user {options.user} in the lab: add one with `up --user {options.user}`.")
+    for name, value in environment.lab_environment(lab, options.user).items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+def reset(options) -> None:
+    lab = _settings()
+    if any(process.running_pid(lab.home, service.name) for service in services.services(lab)):
+        raise LabError("The lab is running: run `down` before `reset`.")
+    if not options.yes:
+        if not sys.stdin.isatty():
+            raise LabError("reset wipes the lab's state: confirm with --yes when not at a terminal.")
+        answer = input(f"Wipe everything in {lab.home} (repos, buckets, registry, runs)? Type 'reset': ")
+        if answer.strip() != "reset":
+            print("Nothing wiped.")
+            return
+    shutil.rmtree(lab.home)
+    print(f"Wiped {lab.home}.")
+
+
+def _when(moment: float | None) -> str:
+    return datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def runs_command(options) -> None:
+    lab = _settings()
+    if options.action == "log":
+        path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
+        print(path.read_text() if path.exists() else "(no output yet)")
+        return
+    if options.action == "wait":
+        try:
+            run = runs.wait_for_commit(lab.home, options.target, options.timeout)
+        except TimeoutError as error:
+            raise LabError(str(error)) from None
+        print(json.dumps(asdict(run), indent=2))
+        if run.status != "succeeded":
+            raise SystemExit(1)
+        return
+    print(f"{'run':<15} {'user':<8} {'what':<34} {'status':<10} {'started':<20} {'seconds':>7}  message")
+    for run in runs.load_all(lab.home):
+        seconds = f"{run.duration:.0f}" if run.duration is not None else "-"
+        print(
+            f"{run.id:<15} {run.user:<8} {run.title[:34]:<34} {run.status:<10} {_when(run.started):<20} "
+            f"{seconds:>7}  {run.message}"
+        )
+
+
+def schedules_command(options) -> None:
+    lab = _settings()
+    try:
+        if options.action == "create":
+            parameters = {}
+            for item in options.param:
+                key, separator, value = item.partition("=")
+                if not separator:
+                    raise ValueError(f"--param {item}: write it as NAME=VALUE.")
+                parameters[key] = value
+            user = options.user or lab.default_user
+            schedule = schedules.create(lab.home, options.name, Path(options.script), options.every, parameters, user)
+            print(
+                f"Created schedule {options.name}: {schedule['script']} every {options.every}, "
+                f"first run at {_when(schedule['next_run'])}."
+            )
+        elif options.action == "delete":
+            schedules.delete(lab.home, options.name)
+            print(f"Deleted schedule {options.name}.")
+        else:
+            print(f"{'schedule':<32} {'every':<6} {'next run':<20} script and parameters")
+            for name, schedule in schedules.load(lab.home).items():
+                print(
+                    f"{name:<32} {schedule['every']:<6} {_when(schedule['next_run']):<20} "
+                    f"{schedule['script']} {json.dumps(schedule['parameters'])}"
+                )
+    except ValueError as error:
+        raise LabError(str(error)) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m jukebox.lab", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start the lab's services (idempotent)")
+    up_parser.add_argument("--port", action="append", default=[], metavar="NAME=N", help="e.g. git=3000")
+    up_parser.add_argument("--user", action="append", default=[], help="add a participant (default: user1)")
+    up_parser.set_defaults(run=up)
+    commands.add_parser("down", help="stop the lab's services").set_defaults(run=down)
+    commands.add_parser("status", help="show each service").set_defaults(run=status)
+    env_parser = commands.add_parser("env", help="print shell exports")
+    env_parser.add_argument("--user")
+    env_parser.set_defaults(run=env)
+    reset_parser = commands.add_parser("reset", help="wipe the lab's state")
+    reset_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset_parser.set_defaults(run=reset)
+    runs_parser = commands.add_parser("runs", help="CT and scheduled runs")
+    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait"], default="list")
+    runs_parser.add_argument("target", nargs="?", help="a run id (log) or a commit SHA (wait)")
+    runs_parser.add_argument("--timeout", type=float, default=900.0)
+    runs_parser.set_defaults(run=runs_command)
+    schedules_parser = commands.add_parser("schedules", help="periodic pipeline runs")
+    schedules_parser.add_argument("action", nargs="?", choices=["list", "create", "delete"], default="list")
+    schedules_parser.add_argument("name", nargs="?")
+    schedules_parser.add_argument("--script", help="the pipeline script to run")
+    schedules_parser.add_argument("--every", default="1d", help="interval: 1d, 12h, 30m, 45s")
+    schedules_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    schedules_parser.add_argument("--user")
+    schedules_parser.set_defaults(run=schedules_command)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parser().parse_args(argv)
+    if options.command == "runs" and options.action in ("log", "wait") and not options.target:
+        parser().error(f"runs {options.action} needs a {'run id' if options.action == 'log' else 'commit SHA'}.")
+    if options.command == "schedules" and options.action in ("create", "delete") and not options.name:
+        parser().error(f"schedules {options.action} needs a schedule name.")
+    if options.command == "schedules" and options.action == "create" and not options.script:
+        parser().error("schedules create needs --script PATH.")
+    try:
+        options.run(options)
+    except (LabError, LookupError, RuntimeError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,164 @@
+"""The lab's controller process: git over HTTP, the push hook, raw data, the CT runner, schedules.
+
+One process, started by ``lab up``, on the lab's git port:
+
+- ``/<user>/<repo>.git/…``: the git server (basic auth), repos under ``<lab>/git/``;
+- ``POST /hooks/push``: Gitea-style push events from the repos' post-receive hook. A push to
+  ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it;
+- ``/raw/<file>``: the files of ``99-data_prep/`` (the stand-in for GitHub raw URLs);
+- ``/health``.
+
+Runs (CT and scheduled) execute one at a time, in the order they arrived, on a worker thread.
+"""
+
+import argparse
+import json
+import mimetypes
+import queue
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from jukebox.lab import ct, gitops, gitserver, runs, schedules, settings
+from jukebox.paths import DATA_PREP, REPO_ROOT
+
+GITOPS_TEMPLATE = Path(__file__).with_name("gitops_template")
+NO_COMMIT = "0" * 40
+
+
+def render_gitops_seed(lab: settings.LabSettings, user: str, folder: Path) -> Path:
+    """The first commit of a user's mlops-gitops repo, from the template beside this file."""
+    for source in GITOPS_TEMPLATE.rglob("*"):
+        if source.is_file():
+            target = folder / source.relative_to(GITOPS_TEMPLATE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(
+                source.read_text()
+                .replace("{user}", user)
+                .replace("{cluster_domain}", "127.0.0.1")
+                .replace("{git_server}", lab.git_url)
+            )
+    return folder
+
+
+class Controller:
+    def __init__(self, lab: settings.LabSettings):
+        self.lab = lab
+        self.repos = lab.home / "git"
+        self.work: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def prepare_repos(self) -> None:
+        """Create each user's two repos (idempotent) and point their hooks at this controller."""
+        for user in self.lab.users:
+            jukebox = gitserver.create_repo(self.repos, user, "jukebox", seed=REPO_ROOT)
+            with tempfile.TemporaryDirectory() as folder:
+                seed = render_gitops_seed(self.lab, user, Path(folder))
+                gitops_repo = gitserver.create_repo(self.repos, user, "mlops-gitops", seed=seed)
+            for repo in (jukebox, gitops_repo):
+                gitserver.set_push_event_url(repo, self.lab.push_event_url)
+            gitops.reconcile(self.lab, user, gitops_repo)
+
+    def fail_interrupted_runs(self) -> None:
+        for run in runs.load_all(self.lab.home):
+            if run.status not in runs.FINISHED:
+                run.status, run.message, run.finished = "failed", "The lab was stopped during this run.", time.time()
+                runs.save(self.lab.home, run)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on_push(self, event: dict) -> dict:
+        repository = event["repository"]
+        user, name = repository["owner"]["login"], repository["name"]
+        if event.get("ref") != "refs/heads/main" or event.get("after", NO_COMMIT) == NO_COMMIT:
+            return {"ignored": "only pushes to main trigger anything"}
+        if name == "jukebox":
+            run = runs.create(self.lab.home, "ct", f"push {event['after'][:7]}", user, commit=event["after"])
+            clone_url = f"{self.lab.git_url}/{user}/jukebox.git"
+            self.work.put(lambda: ct.ct_run(self.lab, run, clone_url))
+            return {"run": run.id}
+        if name == "mlops-gitops":
+            repo = self.repos / user / "mlops-gitops.git"
+            threading.Thread(target=gitops.reconcile, args=(self.lab, user, repo, event["after"]), daemon=True).start()
+            return {"reconcile": f"{user}/mlops-gitops@{event['after'][:7]}"}
+        return {"ignored": f"no automation for {name}"}
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def worker(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                job = self.work.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            job()
+
+    def scheduler(self) -> None:
+        while not self.stopping.wait(1.0):
+            for run, script in schedules.due_runs(self.lab.home):
+                self.work.put(lambda run=run, script=script: ct.scheduled_run(self.lab, run, script))
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def app(self, git_app):
+        def application(environ, start_response):
+            path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+            if path == "/health":
+                return respond(start_response, "200 OK", b"ok\n", "text/plain")
+            if path == "/hooks/push" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                try:
+                    event = json.loads(environ["wsgi.input"].read(length))
+                    answer = self.on_push(event)
+                except (ValueError, KeyError) as error:
+                    return respond(start_response, "400 Bad Request", f"Not a push event: {error}\n".encode())
+                return respond(start_response, "202 Accepted", json.dumps(answer).encode(), "application/json")
+            if path.startswith("/raw/") and method in ("GET", "HEAD"):
+                return self.raw(path.removeprefix("/raw/"), start_response)
+            return git_app(environ, start_response)
+
+        return application
+
+    def raw(self, name: str, start_response):
+        target = (DATA_PREP / name).resolve()
+        if target.parent != DATA_PREP.resolve() or not target.is_file():
+            return respond(start_response, "404 Not Found", f"No file {name} in 99-data_prep/.\n".encode())
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return respond(start_response, "200 OK", target.read_bytes(), kind)
+
+
+def respond(start_response, status: str, body: bytes, kind: str = "text/plain"):
+    start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The lab's controller (started by `lab up`).")
+    parser.add_argument("--home", type=Path, required=True)
+    home = parser.parse_args().home
+    lab = settings.load(home)
+    controller = Controller(lab)
+    controller.fail_interrupted_runs()
+    controller.prepare_repos()
+    git_app = gitserver.make_app(controller.repos, settings.credentials(lab)["git"])
+    server = gitserver.serve(controller.app(git_app), "127.0.0.1", lab.ports["git"])
+    for target in (controller.worker, controller.scheduler):
+        threading.Thread(target=target, daemon=True).start()
+
+    def shut_down(*_):
+        controller.stopping.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    print(f"Controller ready on {lab.git_url}", flush=True)
+    server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The CT runner: the lab's stand-in for the Tekton ``ct-pipeline``.
+
+For each push to a user's jukebox repo, one run, in push order:
+clone at the pushed commit → ``feast apply`` (if the GitOps config asks for it) → run the
+chapter 3 training pipeline (``version`` = short SHA) → mark the registered version as deployed
+to "test". Scheduled runs reuse ``run_pipeline_script``. Every step's output goes to the run's log
+with the lab's secrets masked; a failed step fails the run with that step's own message.
+"""
+
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from jukebox.lab import environment, gitops, runs, settings
+
+TRAINING_SCRIPT = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
+FEATURE_REPO = Path("7-feature_store") / "feature_repo"
+DEPLOYED_ALIAS = "test"
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+class RunLog:
+    """Appends a run's output to its log file, with every lab secret replaced by ***."""
+
+    def __init__(self, path: Path, secrets: list[str]):
+        self.path, self.secrets = path, [secret for secret in secrets if secret]
+
+    def write(self, text: str) -> None:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        with open(self.path, "a") as log:
+            log.write(text)
+
+
+def git_auth_env(user: str, password: str) -> dict[str, str]:
+    """Git credentials as an HTTP header in git's environment: not in URLs, argv, or output."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def run_command(command: list[str], log: RunLog, env: dict[str, str], cwd: Path | None = None) -> str:
+    """Run ``command``, streaming its output to the log; return the last line it printed."""
+    log.write(f"$ {' '.join(command)}\n")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    last = ""
+    for line in process.stdout:
+        log.write(line)
+        if line.strip():
+            last = line.strip()
+    if process.wait() != 0:
+        raise StepFailed(last or f"{command[0]} exited with status {process.returncode}.")
+    return last
+
+
+def pipeline_command(script: Path, parameters: dict) -> list[str]:
+    import json
+
+    command = [sys.executable, script.name, "--local"]
+    for key, value in parameters.items():
+        command += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    return command
+
+
+def execute(lab: settings.LabSettings, run: runs.Run, steps: list[tuple[str, Callable[[RunLog], str]]]) -> None:
+    """Run ``steps`` in order, recording each step's outcome; stop at the first failure."""
+    log = RunLog(runs.log_path(lab.home, run.id), settings.secret_values(lab))
+    run.status, run.started = "running", time.time()
+    runs.save(lab.home, run)
+    for name, step in steps:
+        started = time.time()
+        log.write(f"\n=== {name} ===\n")
+        try:
+            note = step(log) or ""
+            outcome = "skipped" if note.startswith("skipped") else "succeeded"
+        except StepFailed as failure:
+            note, outcome = str(failure), "failed"
+        except Exception as error:  # a bug in the lab itself: still record it, in one line
+            note, outcome = f"{type(error).__name__}: {error}", "failed"
+        for secret in log.secrets:
+            note = note.replace(secret, "***")
+        run.steps.append({"name": name, "status": outcome, "message": note, "seconds": round(time.time() - started, 1)})
+        if outcome == "failed":
+            run.status, run.message = "failed", f"Step {name} failed: {note}"
+            break
+        runs.save(lab.home, run)
+    else:
+        run.status, run.message = "succeeded", ""
+    run.finished = time.time()
+    runs.save(lab.home, run)
+    log.write(f"\n=== run {run.status} in {run.duration:.0f} s {run.message} ===\n")
+
+
+def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
+    """The CT pipeline for one pushed commit of ``run.user``'s jukebox repo."""
+    env = {**os.environ, **environment.lab_environment(lab, run.user)}
+    password = env["password"]
+    workdir = Path(tempfile.mkdtemp(prefix=f"{run.id}-", dir=lab.home / "runs"))
+    version = run.commit[:7]
+    model_name = "jukebox" if run.user == lab.default_user else f"jukebox-{run.user}"
+
+    def clone(log: RunLog) -> str:
+        git_env = {**env, **git_auth_env(run.user, password)}
+        run_command(["git", "clone", "--quiet", "--no-checkout", clone_url, str(workdir)], log, git_env)
+        run_command(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", run.commit], log, env, workdir)
+        return f"cloned {clone_url} at {version}"
+
+    def feast_apply(log: RunLog) -> str:
+        if not gitops.ct_options(lab, run.user).get("apply_feature_changes"):
+            return "skipped: apply_feature_changes is false in mlops-gitops"
+        if not (workdir / FEATURE_REPO).is_dir():
+            return f"skipped: the repo has no {FEATURE_REPO} yet"
+        return run_command([str(Path(sys.executable).with_name("feast")), "apply"], log, env, workdir / FEATURE_REPO)
+
+    def train(log: RunLog) -> str:
+        script = workdir / TRAINING_SCRIPT
+        if not script.exists():
+            raise StepFailed(f"The repo has no {TRAINING_SCRIPT} at {version}.")
+        run_command(pipeline_command(script, {"version": version, "model_name": model_name}), log, env, script.parent)
+        return f"trained and registered {model_name} {version}"
+
+    def deploy(log: RunLog) -> str:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+        found = client.search_model_versions(f"name='{model_name}' and tag.version='{version}'")
+        if not found:
+            raise StepFailed(f"No version {version} of {model_name} in the registry to deploy.")
+        latest = max(found, key=lambda item: int(item.version))
+        client.set_registered_model_alias(model_name, DEPLOYED_ALIAS, latest.version)
+        client.set_model_version_tag(model_name, latest.version, "deployed", DEPLOYED_ALIAS)
+        return f"{model_name} version {latest.version} deployed to {DEPLOYED_ALIAS}"
+
+    execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("train", train), ("deploy", deploy)])
+
+
+def scheduled_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None:
+    """One run of a schedule: the pipeline script with the schedule's parameters."""
+    env = {**os.environ, **environment.lab_environment(lab, run.user)}
+
+    def pipeline(log: RunLog) -> str:
+        if not script.exists():
+            raise StepFailed(f"The pipeline script {script} no longer exists.")
+        return run_command(pipeline_command(script, run.parameters), log, env, script.parent)
+
+    execute(lab, run, [("run-pipeline", pipeline)])

@@ -1,0 +1,44 @@
+"""The variables the lab exports: the cluster secrets' key names, plus the lab's URLs.
+
+Components read ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``… (secret ``aws-connection-data``) and
+``username``/``password`` (secret ``git-auth``) on the cluster; the lab sets the same names, so the
+same code runs in both targets.
+"""
+
+from jukebox.lab import process, settings
+
+ENV_KEYS = (
+    "AWS_S3_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_S3_BUCKET",
+    "username",
+    "password",
+)
+
+
+def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[str, str]:
+    creds = settings.credentials(lab)
+    user = user or lab.default_user
+    return {
+        "AWS_S3_ENDPOINT": lab.url("s3"),
+        "AWS_ACCESS_KEY_ID": creds["s3"]["access_key"],
+        "AWS_SECRET_ACCESS_KEY": creds["s3"]["secret_key"],
+        "AWS_DEFAULT_REGION": settings.REGION,
+        "AWS_S3_BUCKET": "pipeline",
+        "username": user,
+        "password": creds["git"][user],
+        "MLFLOW_TRACKING_URI": lab.url("mlflow"),
+        "JUKEBOX_GIT_URL": lab.git_url,
+        "JUKEBOX_RAW_URL": lab.raw_url,
+        "JUKEBOX_LAB_HOME": str(lab.home),
+    }
+
+
+def running_lab_environment() -> dict[str, str] | None:
+    """The lab's variables when the lab is up (its controller runs), else None."""
+    lab = settings.load()
+    if lab is None or process.running_pid(lab.home, "controller") is None:
+        return None
+    return lab_environment(lab)

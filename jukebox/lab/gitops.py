@@ -1,0 +1,73 @@
+"""Reconcile the mlops-gitops repo: the lab's stand-in for Argo CD.
+
+On every push to a user's ``mlops-gitops`` (and on ``up``), read the pushed commit's
+``toolings/minio/config.yaml`` (create the declared buckets that are missing; never delete) and
+``toolings/ct-pipeline/config.yaml`` (store the CT options the CT runner reads). A config that
+does not parse changes nothing and is reported.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from jukebox.lab import s3, settings
+
+MINIO_CONFIG = "toolings/minio/config.yaml"
+CT_CONFIG = "toolings/ct-pipeline/config.yaml"
+
+
+def _read(bare_repo: Path, commit: str, path: str) -> dict:
+    shown = subprocess.run(
+        ["git", "--git-dir", str(bare_repo), "show", f"{commit}:{path}"], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise ValueError(f"{path} is missing from mlops-gitops at {commit[:7]}.")
+    try:
+        data = yaml.safe_load(shown.stdout)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {str(error).splitlines()[0]}.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must be a YAML mapping.")
+    return data
+
+
+def declared_buckets(config: dict) -> list[str]:
+    buckets = config.get("buckets") or []
+    names = [item["name"] if isinstance(item, dict) else item for item in buckets]
+    if not all(isinstance(name, str) for name in names):
+        raise ValueError(f"{MINIO_CONFIG}: every bucket needs a name, e.g. `- name: data`.")
+    return names
+
+
+def ct_options_path(lab: settings.LabSettings, user: str) -> Path:
+    return lab.home / "gitops" / f"{user}-ct-pipeline.json"
+
+
+def ct_options(lab: settings.LabSettings, user: str) -> dict:
+    """The CT options last reconciled for ``user`` (``apply_feature_changes`` false before that)."""
+    path = ct_options_path(lab, user)
+    return json.loads(path.read_text()) if path.exists() else {"apply_feature_changes": False}
+
+
+def reconcile(lab: settings.LabSettings, user: str, bare_repo: Path, commit: str = "main") -> dict:
+    """Apply the repo's state at ``commit``; return a report (also kept in ``gitops/<user>.json``)."""
+    report = {"user": user, "commit": commit, "time": time.time()}
+    (lab.home / "gitops").mkdir(parents=True, exist_ok=True)
+    try:
+        buckets = declared_buckets(_read(bare_repo, commit, MINIO_CONFIG))
+        ct = _read(bare_repo, commit, CT_CONFIG)
+        apply_feature_changes = ct.get("apply_feature_changes", False)
+        if not isinstance(apply_feature_changes, bool):
+            raise ValueError(f"{CT_CONFIG}: apply_feature_changes must be true or false.")
+        creds = settings.credentials(lab)["s3"]
+        created = s3.ensure_buckets(lab.url("s3"), creds["access_key"], creds["secret_key"], buckets)
+    except ValueError as error:
+        report.update(status="failed", message=str(error))
+    else:
+        ct_options_path(lab, user).write_text(json.dumps({"apply_feature_changes": apply_feature_changes}) + "\n")
+        report.update(status="synced", buckets=buckets, created=created, apply_feature_changes=apply_feature_changes)
+    (lab.home / "gitops" / f"{user}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

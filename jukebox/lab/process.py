@@ -1,0 +1,125 @@
+"""Start, find and stop the lab's background processes.
+
+Each service runs detached (its own session, so it outlives the command that started it) with
+its output in ``logs/<name>.log`` and its pid in ``run/<name>.pid``. ``stop`` ends exactly the
+processes the lab started: it checks the pid still runs the command it recorded, sends SIGTERM,
+waits, and escalates to SIGKILL (SeaweedFS was seen still running 5 s after SIGTERM).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers with any HTTP status below 500."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+def _pid_file(home: Path, name: str) -> Path:
+    return home / "run" / f"{name}.pid"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def running_pid(home: Path, name: str) -> int | None:
+    """The pid of service ``name`` if the lab started it and it still runs, else None."""
+    path = _pid_file(home, name)
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    pid = record["pid"]
+    if record["marker"] in _cmdline(pid):
+        return pid
+    path.unlink(missing_ok=True)  # a stale record: that process is gone (or the pid was reused)
+    return None
+
+
+def start(home: Path, name: str, command: list[str], env: dict[str, str], marker: str, cwd: Path | None = None) -> int:
+    """Start ``command`` detached; ``marker`` is a piece of its command line that identifies it."""
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    (home / "run").mkdir(parents=True, exist_ok=True)
+    with open(home / "logs" / f"{name}.log", "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    _pid_file(home, name).write_text(json.dumps({"pid": process.pid, "marker": marker}))
+    return process.pid
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
+    """Poll ``check`` until it is true; after ``timeout`` seconds fail with the log's last lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    tail = ""
+    if log and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise RuntimeError(f"{what} did not become healthy within {timeout:.0f} s; see {log}.{tail}")
+
+
+def stop(home: Path, name: str, grace: float = 10.0) -> bool:
+    """Stop service ``name`` (its whole process group); return whether it was running."""
+    pid = running_pid(home, name)
+    if pid is None:
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if not _alive(pid):
+            break
+    _pid_file(home, name).unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
