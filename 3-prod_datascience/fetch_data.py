@@ -72,6 +72,103 @@ def fetch_data(
     )
 
 
-### 🍇 Fetch Data from DVC: `fetch_data_from_dvc(cluster_domain, git_version)` comes with chapter 5.
+@component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests", "PyYAML", "dvc", "dvc-s3"))
+def fetch_data_from_dvc(
+    cluster_domain: str,
+    git_version: str,
+    rankings_url: str,
+    features: list,
+    dataset: Output[Dataset],
+):
+    """Read song_properties.parquet as versioned by DVC in the jukebox repo at ``git_version``.
+
+    Clones the participant's jukebox repo (credentials from the ``git-auth`` secret: ``username``,
+    ``password``) at that commit, ``dvc pull``s the data (S3 credentials from
+    ``aws-connection-data``), joins the rankings, and records the DVC md5 and remote configuration.
+    On the cluster the repo is on the workshop's Gitea; in the local lab on its git server.
+    """
+    import base64
+    import hashlib
+    import io
+    import os
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    import pandas as pd
+    import requests
+    import yaml
+
+    user, password = os.environ["username"], os.environ["password"]
+    git_server = os.environ.get("JUKEBOX_GIT_URL") or f"https://gitea-gitea.{cluster_domain}"
+    repo_url = f"{git_server}/{user}/jukebox.git"
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    env = {
+        **os.environ,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+    def run(command: list, cwd: str, what: str) -> str:
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+            detail = re.sub(r"://[^/@\s]+@", "://", detail[0]).replace(password, "***")
+            raise RuntimeError(f"Could not {what}: {detail}")
+        return result.stdout
+
+    repo = tempfile.mkdtemp(prefix="jukebox-")
+    run(["git", "clone", "--quiet", "--no-checkout", repo_url, repo], ".", f"clone {repo_url}")
+    run(
+        ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", git_version], repo, f"check out {git_version}"
+    )
+    dvc_file = os.path.join(repo, "song_properties.parquet.dvc")
+    if not os.path.exists(dvc_file):
+        raise RuntimeError(
+            f"The jukebox repo has no DVC-tracked song_properties.parquet at version {git_version}: "
+            "run the data pipeline (5-data-versioning/4-data_pipeline_with_dvc_versioning.py) first."
+        )
+    with open(dvc_file) as file:
+        dvc_md5 = yaml.safe_load(file)["outs"][0]["md5"]
+    dvc = [sys.executable, "-m", "dvc"]  # the DVC of this Python, whether or not its bin/ is on PATH
+    run([*dvc, "pull", "--quiet", "song_properties.parquet.dvc"], repo, "pull song_properties.parquet with DVC")
+    properties = pd.read_parquet(os.path.join(repo, "song_properties.parquet"))
+    with open(os.path.join(repo, ".dvc", "config")) as file:
+        dvc_config = file.read()
+
+    response = requests.get(rankings_url, timeout=120)
+    if response.status_code != 200:
+        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: HTTP {response.status_code}.")
+    rankings = pd.read_parquet(io.BytesIO(response.content))
+    missing = [column for column in ["spotify_id", *features] if column not in properties.columns]
+    if missing:
+        raise RuntimeError(
+            f"The DVC-tracked song_properties.parquet at {git_version} lacks the columns {', '.join(missing)}."
+        )
+    data = (
+        rankings[["spotify_id", "country"]]
+        .dropna()
+        .drop_duplicates()
+        .merge(properties.drop_duplicates("spotify_id"), on="spotify_id", how="inner")
+    )
+    print(f"DVC data at {git_version} (md5 {dvc_md5}): {len(properties):,} songs; joined {len(data):,} pairs.")
+    data.to_parquet(dataset.path, index=False)
+    dataset.metadata.update(
+        {
+            "source": "dvc",
+            "repo_url": repo_url,
+            "git_version": git_version,
+            "dvc_md5": dvc_md5,
+            "dvc_config": dvc_config,
+            "rankings_url": rankings_url,
+            "rankings_md5": hashlib.md5(response.content).hexdigest(),
+            "features": list(features),
+            "rows": len(data),
+        }
+    )
+
 
 ### 🛍️ Fetch Data from Feast: `fetch_data_from_feast(...)` comes with chapter 7.

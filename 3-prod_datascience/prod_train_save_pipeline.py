@@ -15,7 +15,7 @@ from pathlib import Path
 from data_preprocessing import preprocess_data
 from data_validation import validate_data
 from evaluate_model import evaluate_model, validate_onnx_model
-from fetch_data import fetch_data
+from fetch_data import fetch_data, fetch_data_from_dvc  # noqa: F401 (the DVC block below uses it)
 from kfp import dsl, kubernetes
 from save_model import push_to_model_registry
 from train_model import convert_to_onnx, train_model
@@ -46,7 +46,25 @@ def training_pipeline(
     fetch_task.set_caching_options(False)
 
     ### 🍇 Fetch Data from DVC
-    # (chapter 5 adds this block)
+    # fetch_task = fetch_data_from_dvc(
+    #     cluster_domain=cluster_domain, git_version=version, rankings_url=rankings_url, features=FEATURES
+    # )
+    # kubernetes.use_field_path_as_env(fetch_task, env_name="namespace", field_path="metadata.namespace")
+    # kubernetes.use_secret_as_env(
+    #     fetch_task,
+    #     secret_name="aws-connection-data",
+    #     secret_key_to_env={
+    #         "AWS_S3_ENDPOINT": "AWS_S3_ENDPOINT",
+    #         "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+    #         "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+    #         "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION",
+    #         "AWS_S3_BUCKET": "AWS_S3_BUCKET",
+    #     },
+    # )
+    # kubernetes.use_secret_as_env(
+    #     fetch_task, secret_name="git-auth", secret_key_to_env={"username": "username", "password": "password"}
+    # )
+    # fetch_task.set_caching_options(False)
 
     ### 🛍️ Fetch Data from Feast
     # (chapter 7 adds this block)

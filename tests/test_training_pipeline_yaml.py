@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import yaml
+from chapter_edits import switch_training_to_dvc
 from kfp import components
 
 from jukebox.paths import REPO_ROOT
@@ -17,19 +18,25 @@ CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 SECRETS = {"AWS_SECRET_ACCESS_KEY": "yaml-secret-sentinel-1", "password": "yaml-secret-sentinel-2"}
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    """Compile with the play button's --compile, with credentials in the environment."""
-    folder = tmp_path_factory.mktemp("compile")
+def compile_chapter(folder, edit=None):
+    """Copy chapter 3 to ``folder`` (optionally edited), compile it with --compile, load the YAML."""
     script = folder / "prod_train_save_pipeline.py"
     for path in CHAPTER_3.glob("*.py"):
         (folder / path.name).write_text(path.read_text())
     (folder / "default_parameters.json").write_text((CHAPTER_3 / "default_parameters.json").read_text())
+    if edit:
+        script.write_text(edit(script.read_text()))
     env = {**os.environ, **SECRETS}
     subprocess.run([sys.executable, script.name, "--compile"], cwd=folder, env=env, check=True)
     path = folder / "training-pipeline.yaml"
     documents = list(yaml.safe_load_all(path.read_text()))
     return path, documents[0], documents[1]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Compile with the play button's --compile, with credentials in the environment."""
+    return compile_chapter(tmp_path_factory.mktemp("compile"))
 
 
 def test_yaml_loads_with_kfp(compiled):
@@ -106,3 +113,17 @@ def test_yaml_contains_no_credential_value(compiled):
     text = path.read_text()
     for value in SECRETS.values():
         assert value not in text
+
+
+def test_the_dvc_block_compiles_with_the_workshops_cluster_config(tmp_path):
+    path, spec, platform = compile_chapter(tmp_path, edit=switch_training_to_dvc)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "fetch-data-from-dvc" in tasks and "fetch-data" not in tasks
+    assert tasks["fetch-data-from-dvc"]["inputs"]["parameters"]["git_version"]["componentInputParameter"] == "version"
+    fetch = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-fetch-data-from-dvc"]
+    assert fetch["fieldPathAsEnv"] == [{"name": "namespace", "fieldPath": "metadata.namespace"}]
+    secrets = {secret["secretName"]: {item["envVar"] for item in secret["keyToEnv"]} for secret in fetch["secretAsEnv"]}
+    assert secrets["git-auth"] == {"username", "password"}
+    assert {"AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= secrets["aws-connection-data"]
+    text = path.read_text()
+    assert all(value not in text for value in SECRETS.values())
