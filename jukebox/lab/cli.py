@@ -15,6 +15,8 @@ import shlex
 import shutil
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -114,11 +116,46 @@ def _when(moment: float | None) -> str:
     return datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
+def _parameters(items: list[str]) -> dict:
+    parameters = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator:
+            raise LabError(f"--param {item}: write it as NAME=VALUE.")
+        parameters[key] = value
+    return parameters
+
+
+def _post(url: str, payload: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
 def runs_command(options) -> None:
     lab = _settings()
     if options.action == "log":
         path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
         print(path.read_text() if path.exists() else "(no output yet)")
+        return
+    if options.action == "start":
+        parameters = _parameters(options.param)
+        request = {"name": options.target, "script": str(Path(options.script).resolve()), "parameters": parameters}
+        request["user"] = options.user or lab.default_user
+        try:
+            answer = _post(f"{lab.git_url}/api/runs", request)
+        except urllib.error.HTTPError as error:
+            raise LabError(error.read().decode().strip()) from None
+        except urllib.error.URLError:
+            raise LabError("The lab is not running: start it with `up`.") from None
+        print(f"Started run {answer['run']} ({options.target}).")
+        if options.wait:
+            run = runs.wait_for(lab.home, answer["run"], options.timeout)
+            print(f"Run {run.id} {run.status}. {run.message}".strip())
+            if run.status != "succeeded":
+                raise SystemExit(1)
         return
     if options.action == "wait":
         try:
@@ -142,12 +179,7 @@ def schedules_command(options) -> None:
     lab = _settings()
     try:
         if options.action == "create":
-            parameters = {}
-            for item in options.param:
-                key, separator, value = item.partition("=")
-                if not separator:
-                    raise ValueError(f"--param {item}: write it as NAME=VALUE.")
-                parameters[key] = value
+            parameters = _parameters(options.param)
             user = options.user or lab.default_user
             schedule = schedules.create(lab.home, options.name, Path(options.script), options.every, parameters, user)
             print(
@@ -184,9 +216,13 @@ def parser() -> argparse.ArgumentParser:
     reset_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset_parser.set_defaults(run=reset)
     runs_parser = commands.add_parser("runs", help="CT and scheduled runs")
-    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait"], default="list")
-    runs_parser.add_argument("target", nargs="?", help="a run id (log) or a commit SHA (wait)")
+    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait", "start"], default="list")
+    runs_parser.add_argument("target", nargs="?", help="a run id (log), a commit SHA (wait) or a run name (start)")
     runs_parser.add_argument("--timeout", type=float, default=900.0)
+    runs_parser.add_argument("--script", help="start: the pipeline script to run")
+    runs_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    runs_parser.add_argument("--user")
+    runs_parser.add_argument("--wait", action="store_true", help="start: wait until the run has finished")
     runs_parser.set_defaults(run=runs_command)
     schedules_parser = commands.add_parser("schedules", help="periodic pipeline runs")
     schedules_parser.add_argument("action", nargs="?", choices=["list", "create", "delete"], default="list")
@@ -201,14 +237,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     options = parser().parse_args(argv)
-    if options.command == "runs" and options.action in ("log", "wait") and not options.target:
-        parser().error(f"runs {options.action} needs a {'run id' if options.action == 'log' else 'commit SHA'}.")
+    if options.command == "runs" and options.action in ("log", "wait", "start") and not options.target:
+        needed = {"log": "a run id", "wait": "a commit SHA", "start": "a run name"}[options.action]
+        parser().error(f"runs {options.action} needs {needed}.")
+    if options.command == "runs" and options.action == "start" and not options.script:
+        parser().error("runs start needs --script PATH.")
     if options.command == "schedules" and options.action in ("create", "delete") and not options.name:
         parser().error(f"schedules {options.action} needs a schedule name.")
     if options.command == "schedules" and options.action == "create" and not options.script:
         parser().error("schedules create needs --script PATH.")
     try:
         options.run(options)
-    except (LabError, LookupError, RuntimeError) as error:
+    except (LabError, LookupError, RuntimeError, TimeoutError) as error:
         print(f"Error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

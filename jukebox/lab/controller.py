@@ -5,6 +5,7 @@ One process, started by ``lab up``, on the lab's git port:
 - ``/<user>/<repo>.git/…``: the git server (basic auth), repos under ``<lab>/git/``;
 - ``POST /hooks/push``: Gitea-style push events from the repos' post-receive hook. A push to
   ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it;
+- ``POST /api/runs``: an ad-hoc run of a pipeline script (``runs start``);
 - ``/raw/<file>``: the files of ``99-data_prep/`` (the stand-in for GitHub raw URLs);
 - ``/health``.
 
@@ -87,6 +88,18 @@ class Controller:
             return {"reconcile": f"{user}/mlops-gitops@{event['after'][:7]}"}
         return {"ignored": f"no automation for {name}"}
 
+    def start_run(self, request: dict) -> dict:
+        """An ad-hoc run of a pipeline script (the dashboard's "create run"), queued like any run."""
+        script = Path(request["script"]).resolve()
+        if not script.is_file():
+            raise ValueError(f"No pipeline script at {script}.")
+        user = request.get("user") or self.lab.default_user
+        if user not in self.lab.users:
+            raise ValueError(f"No user {user} in the lab.")
+        run = runs.create(self.lab.home, "adhoc", request["name"], user, parameters=request.get("parameters", {}))
+        self.work.put(lambda: ct.pipeline_run(self.lab, run, script))
+        return {"run": run.id}
+
     # -- threads ------------------------------------------------------------------------------
 
     def worker(self) -> None:
@@ -100,7 +113,7 @@ class Controller:
     def scheduler(self) -> None:
         while not self.stopping.wait(1.0):
             for run, script in schedules.due_runs(self.lab.home):
-                self.work.put(lambda run=run, script=script: ct.scheduled_run(self.lab, run, script))
+                self.work.put(lambda run=run, script=script: ct.pipeline_run(self.lab, run, script))
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -116,6 +129,13 @@ class Controller:
                     answer = self.on_push(event)
                 except (ValueError, KeyError) as error:
                     return respond(start_response, "400 Bad Request", f"Not a push event: {error}\n".encode())
+                return respond(start_response, "202 Accepted", json.dumps(answer).encode(), "application/json")
+            if path == "/api/runs" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                try:
+                    answer = self.start_run(json.loads(environ["wsgi.input"].read(length)))
+                except (ValueError, KeyError) as error:
+                    return respond(start_response, "400 Bad Request", f"{error}\n".encode())
                 return respond(start_response, "202 Accepted", json.dumps(answer).encode(), "application/json")
             if path.startswith("/raw/") and method in ("GET", "HEAD"):
                 return self.raw(path.removeprefix("/raw/"), start_response)

@@ -3,7 +3,7 @@
 For each push to a user's jukebox repo, one run, in push order:
 clone at the pushed commit → ``feast apply`` (if the GitOps config asks for it) → run the
 chapter 3 training pipeline (``version`` = short SHA) → mark the registered version as deployed
-to "test". Scheduled runs reuse ``run_pipeline_script``. Every step's output goes to the run's log
+to "test". Scheduled and ad-hoc runs run a pipeline script (``pipeline_run``). Every step's output goes to the run's log
 with the lab's secrets masked; a failed step fails the run with that step's own message.
 """
 
@@ -148,8 +148,8 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
     execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("train", train), ("deploy", deploy)])
 
 
-def scheduled_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None:
-    """One run of a schedule: the pipeline script with the schedule's parameters."""
+def pipeline_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None:
+    """A scheduled or ad-hoc run: the pipeline script with the run's parameters."""
     env = {**os.environ, **environment.lab_environment(lab, run.user)}
 
     def pipeline(log: RunLog) -> str:

@@ -16,7 +16,7 @@ FINISHED = ("succeeded", "failed")
 @dataclass
 class Run:
     id: str
-    kind: str  # "ct" (a push to a user's jukebox repo) or "schedule"
+    kind: str  # "ct" (a push to a user's jukebox repo), "schedule" or "adhoc"
     title: str
     user: str
     commit: str = ""
@@ -80,3 +80,14 @@ def wait_for_commit(home: Path, commit: str, timeout: float = 900.0, kind: str =
             return matching[-1]
         time.sleep(0.5)
     raise TimeoutError(f"No finished {kind} run for commit {commit} within {timeout:.0f} s.")
+
+
+def wait_for(home: Path, run_id: str, timeout: float = 900.0) -> Run:
+    """Wait until run ``run_id`` has finished; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = find(home, run_id)
+        if run.status in FINISHED:
+            return run
+        time.sleep(0.5)
+    raise TimeoutError(f"Run {run_id} did not finish within {timeout:.0f} s.")

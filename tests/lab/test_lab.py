@@ -150,6 +150,17 @@ def test_a_schedule_fires_every_interval_with_its_parameters(lab, tmp_path):
     assert "hello-often" not in lab.cli("schedules", "list").stdout
 
 
+def test_an_adhoc_run_starts_now_and_is_recorded(lab, tmp_path):
+    script = tmp_path / "hello_pipeline.py"
+    script.write_text(HELLO_PIPELINE)
+    started = lab.cli("runs", "start", "hello-adhoc-run", "--script", str(script), "--param", "greeting=hola", "--wait")
+    assert "succeeded" in started.stdout
+    run_id = started.stdout.split("Started run ")[1].split()[0]
+    assert "greeting=hola" in lab.cli("runs", "log", run_id).stdout
+    missing = lab.cli("runs", "start", "nothing", "--script", str(tmp_path / "missing.py"), check=False)
+    assert missing.returncode == 1 and "No pipeline script at" in missing.stderr
+
+
 def test_pushes_give_one_ct_run_each_in_push_order(lab, tmp_path):
     clone = lab.clone("jukebox", tmp_path / "jukebox")
     parameters_file = clone / "3-prod_datascience" / "default_parameters.json"
