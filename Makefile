@@ -36,6 +36,7 @@ format: setup
 benchmark: setup
 	$(PY) benchmarks/training_pipeline.py
 	$(PY) benchmarks/lab.py
+	$(PY) benchmarks/data_pipeline.py
 
 clean:
 	-$(PY) -m jukebox.lab down

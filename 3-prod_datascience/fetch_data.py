@@ -8,7 +8,7 @@ writes the same dataset and records where it came from in the dataset's metadata
 
 from kfp.dsl import Dataset, Output, component
 
-from jukebox.pins import BASE_IMAGE, pinned
+from jukebox.pins import BASE_IMAGE, GIT_IMAGE, pinned
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests"))
@@ -72,7 +72,7 @@ def fetch_data(
     )
 
 
-@component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests", "PyYAML", "dvc", "dvc-s3"))
+@component(base_image=GIT_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests", "PyYAML", "dvc", "dvc-s3"))
 def fetch_data_from_dvc(
     cluster_domain: str,
     git_version: str,

@@ -12,6 +12,8 @@ from jukebox.paths import REQUIREMENTS
 
 # The Python of the kit (pyproject.toml: requires-python) in the image every component runs in.
 BASE_IMAGE = "python:3.11-slim"
+# The same Python with git, for the steps that clone the participant's repo (the slim image has none).
+GIT_IMAGE = "python:3.11"
 
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 

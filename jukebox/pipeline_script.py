@@ -4,6 +4,10 @@
 - in a cluster workbench: submit the pipeline to the namespace's pipeline server.
 - anywhere else: run it on this machine with ``kfp.local``.
 
+With ``compile_by_default=True`` (chapter 5's data pipeline, which participants import and
+schedule in the dashboard) the play button only writes the YAML, also in a workbench; ``--local``
+still runs it here.
+
 A pipeline script stays short: its components, its DAG, and one call to ``run_pipeline_script``.
 """
 
@@ -25,21 +29,30 @@ def compile_pipeline(pipeline_func: Callable, yaml_path: Path) -> Path:
 
 
 def parse_overrides(values: list[str], pipeline_func: Callable) -> dict:
-    """``["version=abc", "hyperparameters={...}"]`` → parameters, checked against the pipeline's."""
-    known = set(pipeline_func.component_spec.inputs or {}) if hasattr(pipeline_func, "component_spec") else None
+    """``["version=3004259", "hyperparameters={...}"]`` → parameters, typed as the pipeline declares them.
+
+    A text parameter stays text even when it looks like a number (a short git SHA can be
+    ``3004259`` or ``1e51234``); other parameters are read as JSON.
+    """
+    inputs = (pipeline_func.component_spec.inputs or {}) if hasattr(pipeline_func, "component_spec") else None
     overrides = {}
     for value in values:
         name, separator, text = value.partition("=")
         if not separator:
             raise SystemExit(f"--set {value}: write it as NAME=VALUE.")
-        if known is not None and name not in known:
+        if inputs is not None and name not in inputs:
             raise SystemExit(
-                f"--set {name}: the pipeline has no parameter {name!r}; it has {', '.join(sorted(known))}."
+                f"--set {name}: the pipeline has no parameter {name!r}; it has {', '.join(sorted(inputs))}."
             )
+        if inputs is not None and inputs[name].type == "String":
+            overrides[name] = text
+            continue
         try:
             overrides[name] = json.loads(text)
         except json.JSONDecodeError:
-            overrides[name] = text
+            raise SystemExit(
+                f"--set {name}={text}: give a JSON value for this {inputs[name].type} parameter."
+            ) from None
     return overrides
 
 
@@ -51,6 +64,7 @@ def run_pipeline_script(
     experiment_name: str,
     data_files: dict[str, str] | None = None,
     argv: list[str] | None = None,
+    compile_by_default: bool = False,
 ) -> None:
     """Compile, submit or run ``pipeline_func`` with ``arguments``, as the command line asks."""
     parser = argparse.ArgumentParser(description=(pipeline_func.description or "").strip() or None)
@@ -64,8 +78,11 @@ def run_pipeline_script(
         help="override a pipeline parameter (VALUE is read as JSON when it can be, else as text)",
     )
     options = parser.parse_args(argv)
-    arguments = {**arguments, **parse_overrides(options.set, pipeline_func)}
-    if options.compile:
+    overrides = parse_overrides(options.set, pipeline_func)
+    arguments = {**arguments, **overrides}
+    # A URL given with --set wins over the local data file that would replace it.
+    data_files = {name: file for name, file in (data_files or {}).items() if name not in overrides}
+    if options.compile or (compile_by_default and not options.local):
         compile_pipeline(pipeline_func, yaml_path)
     elif cluster.in_workbench() and not options.local:
         cluster.submit(pipeline_func, arguments, experiment_name)

@@ -75,3 +75,25 @@ def test_play_button_submits_in_a_workbench(service_account, monkeypatch, tmp_pa
     )
     assert submitted == [(pipeline, {"a": 1}, "exp")]
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_set_keeps_text_parameters_as_text_even_when_they_look_like_numbers():
+    import sys
+
+    sys.path.insert(0, str(__import__("jukebox.paths").paths.REPO_ROOT / "3-prod_datascience"))
+    from prod_train_save_pipeline import training_pipeline
+
+    overrides = pipeline_script.parse_overrides(
+        ["version=3004259", "model_name=1e51234", "accuracy_tolerance=0.05", 'hyperparameters={"max_iter": 5}'],
+        training_pipeline,
+    )
+    assert overrides == {
+        "version": "3004259",
+        "model_name": "1e51234",
+        "accuracy_tolerance": 0.05,
+        "hyperparameters": {"max_iter": 5},
+    }
+    with pytest.raises(SystemExit, match="give a JSON value for this Float parameter"):
+        pipeline_script.parse_overrides(["accuracy_tolerance=lots"], training_pipeline)
+    with pytest.raises(SystemExit, match="the pipeline has no parameter 'nope'"):
+        pipeline_script.parse_overrides(["nope=1"], training_pipeline)

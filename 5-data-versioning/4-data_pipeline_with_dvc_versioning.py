@@ -1,0 +1,55 @@
+"""Chapter 5, step 4: a data pipeline that versions the data it loads, with DVC.
+
+extract → transform → load to ``s3://data/song_properties.parquet`` → version it with DVC in your
+``jukebox`` repo at ``repo_url`` and push to main (which triggers the CT training pipeline).
+Unchanged data gives no commit.
+
+Run this file (the play button): it writes ``song-properties-etl.yaml`` next to itself; import it
+in the dashboard as pipeline ``data-pipeline-with-dvc`` and schedule it. ``--local`` runs it here,
+in the local lab, with the lab's repo as ``repo_url``.
+"""
+
+from pathlib import Path
+
+from kfp import dsl
+
+from jukebox.components.dvc_versioning import use_git_auth, version_with_dvc
+from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
+from jukebox.lab.environment import running_lab_environment
+from jukebox.pipeline_script import run_pipeline_script
+
+SONG_PROPERTIES_URL = (
+    "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep/song_properties.parquet"
+)
+REPO_URL = "https://gitea-gitea.apps.cluster.example.com/user1/jukebox.git"  # your repo: your user, your cluster
+
+
+@dsl.pipeline(name="data-pipeline-with-dvc", description="Loads the song properties to s3://data and versions them.")
+def data_pipeline_with_dvc(dataset_url: str = SONG_PROPERTIES_URL, repo_url: str = REPO_URL):
+    extract_task = extract_data(dataset_url=dataset_url)
+    extract_task.set_caching_options(False)
+    transform_task = transform_data(dataset=extract_task.outputs["dataset"])
+    load_task = load_data(dataset=transform_task.outputs["transformed"])
+    load_task.set_caching_options(False)
+    version_task = version_with_dvc(repo_url=repo_url).after(load_task)
+    version_task.set_caching_options(False)
+    for task in (load_task, version_task):  # only the steps that use S3 get its credentials
+        use_data_connection(task)
+    use_git_auth(version_task)
+
+
+def lab_arguments() -> dict:
+    """In the local lab, version the data in the lab's copy of your repo."""
+    lab = running_lab_environment()
+    return {"repo_url": f"{lab['JUKEBOX_GIT_URL']}/{lab['username']}/jukebox.git"} if lab else {}
+
+
+if __name__ == "__main__":
+    run_pipeline_script(
+        data_pipeline_with_dvc,
+        arguments=lab_arguments(),
+        yaml_path=Path(__file__).resolve().with_name("song-properties-etl.yaml"),
+        experiment_name="data-pipeline-with-dvc",
+        data_files={"dataset_url": "song_properties.parquet"},
+        compile_by_default=True,
+    )

@@ -1,0 +1,490 @@
+"""Chapter 5's data pipelines: the URL → S3 ETL and the pipeline that versions the data with DVC.
+
+The compiled YAML is checked without a lab; the runs use one real local lab (temporary folder,
+free ports) and run in file order, as a participant would: load, version, version again
+unchanged, change the data, try bad inputs, race another push.
+"""
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+import yaml
+from kfp import components, dsl
+
+from jukebox.components.dvc_versioning import version_with_dvc
+from jukebox.components.song_etl import extract_data, load_data, transform_data
+from jukebox.data_server import serve_folder
+from jukebox.lab import ct, process, settings
+from jukebox.paths import DATA_PREP, REPO_ROOT
+from jukebox.rankings import FEATURES
+
+CHAPTER = "5-data-versioning"  # for the report by chapter
+
+CHAPTER_5 = REPO_ROOT / "5-data-versioning"
+URL_TO_S3 = "1-data_pipeline_url_to_s3.py"
+WITH_DVC = "4-data_pipeline_with_dvc_versioning.py"
+SENTINELS = {
+    "AWS_ACCESS_KEY_ID": "yaml-sentinel-access-key",
+    "AWS_SECRET_ACCESS_KEY": "yaml-sentinel-secret-key",
+    "username": "yaml-sentinel-user",
+    "password": "yaml-sentinel-password",
+}
+DATA_SECRET_KEYS = {
+    "AWS_S3_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_S3_BUCKET",
+}
+KEY = "song_properties.parquet"
+DVC_FILE = f"{KEY}.dvc"
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any S3, git or registry setting a developer may have exported."""
+    drop = ("AWS_", "MLFLOW_", "JUKEBOX_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(drop)}
+    env = {name: value for name, value in env.items() if name not in ("username", "password", "namespace")}
+    return {**env, **extra}
+
+
+# ---- the compiled YAML -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Both scripts compiled in a copy of the chapter folder, with credentials in the environment."""
+    folder = tmp_path_factory.mktemp("chapter5")
+    for script in (URL_TO_S3, WITH_DVC):
+        shutil.copy(CHAPTER_5 / script, folder / script)
+    env = clean_environment(**SENTINELS, JUKEBOX_LAB_HOME=str(folder / "no-lab"))
+    run = {
+        URL_TO_S3: subprocess.run([sys.executable, URL_TO_S3, "--compile"], cwd=folder, env=env, capture_output=True),
+        WITH_DVC: subprocess.run([sys.executable, WITH_DVC], cwd=folder, env=env, capture_output=True),  # play button
+    }
+    for script, result in run.items():
+        assert result.returncode == 0, f"{script}: {result.stderr.decode()}"
+    return {
+        URL_TO_S3: folder / "data-pipeline-url-to-s3.yaml",
+        WITH_DVC: folder / "song-properties-etl.yaml",
+    }
+
+
+def documents(path: Path) -> tuple[dict, dict]:
+    spec, platform = yaml.safe_load_all(path.read_text())
+    return spec, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def secrets_of(executor: dict) -> dict[str, set]:
+    return {item["secretName"]: {env["envVar"] for env in item["keyToEnv"]} for item in executor.get("secretAsEnv", [])}
+
+
+def test_the_play_button_of_the_dvc_pipeline_writes_song_properties_etl_yaml_next_to_it(compiled):
+    path = compiled[WITH_DVC]
+    assert path.parent == compiled[URL_TO_S3].parent and path.name == "song-properties-etl.yaml"
+    assert components.load_component_from_file(str(path)).name == "data-pipeline-with-dvc"
+
+
+def test_the_url_to_s3_pipeline_extracts_transforms_loads_with_the_data_secret(compiled):
+    spec, executors = documents(compiled[URL_TO_S3])
+    assert components.load_component_from_file(str(compiled[URL_TO_S3])).name == "data-pipeline-url-to-s3"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"extract-data", "transform-data", "load-data"}
+    assert tasks["load-data"]["dependentTasks"] == ["transform-data"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == {"dataset_url"}
+    assert parameters["dataset_url"]["defaultValue"].endswith("/99-data_prep/song_properties.parquet")
+    assert secrets_of(executors["exec-load-data"]) == {"aws-connection-data": DATA_SECRET_KEYS}
+
+
+def test_the_dvc_pipeline_has_its_steps_parameters_secrets_and_namespace(compiled):
+    spec, executors = documents(compiled[WITH_DVC])
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"extract-data", "transform-data", "load-data", "version-with-dvc"}
+    assert tasks["version-with-dvc"]["dependentTasks"] == ["load-data"]
+    assert set(spec["root"]["inputDefinitions"]["parameters"]) == {"dataset_url", "repo_url"}
+    assert "extract-data" not in [name.removeprefix("exec-") for name in executors if secrets_of(executors[name])]
+    assert secrets_of(executors["exec-load-data"]) == {"aws-connection-data": DATA_SECRET_KEYS}
+    version = executors["exec-version-with-dvc"]
+    assert secrets_of(version) == {"aws-connection-data": DATA_SECRET_KEYS, "git-auth": {"username", "password"}}
+    assert version["fieldPathAsEnv"] == [{"name": "namespace", "fieldPath": "metadata.namespace"}]
+    outputs = spec["components"]["comp-version-with-dvc"]["outputDefinitions"]["parameters"]
+    assert set(outputs) == {"commit", "md5"}
+
+
+def test_no_credential_from_the_environment_is_in_the_yaml(compiled):
+    for path in compiled.values():
+        text = path.read_text()
+        for value in SENTINELS.values():
+            assert value not in text, f"{value} appears in {path.name}"
+
+
+# ---- the components on their own (no lab) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def songs() -> pd.DataFrame:
+    return pd.read_parquet(DATA_PREP / "small_song_properties.parquet").head(300)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, songs):
+    """Parquet files served over HTTP: changed data, upper-case columns, and four kinds of bad input."""
+    folder = tmp_path_factory.mktemp("served")
+    changed = songs.copy()
+    changed["energy"] = changed["energy"] / 2
+    changed.to_parquet(folder / "changed.parquet", index=False)
+    songs.rename(columns=str.upper).to_parquet(folder / "upper.parquet", index=False)
+    songs.drop(columns=["tempo", "valence"]).to_parquet(folder / "missing_columns.parquet", index=False)
+    songs.head(0).to_parquet(folder / "no_rows.parquet", index=False)
+    (folder / "empty.parquet").write_bytes(b"")
+    (folder / "not_parquet.parquet").write_text("spotify_id,energy\nabc,0.5\n")
+    with serve_folder(folder) as url:
+        yield url
+
+
+BAD_INPUTS = {
+    "missing.parquet": "Cannot download the song properties from {url}/missing.parquet: HTTP 404.",
+    "not_parquet.parquet": "The song properties at {url}/not_parquet.parquet are not a parquet file.",
+    "missing_columns.parquet": "The song properties at {url}/missing_columns.parquet lack the columns valence, tempo.",
+    "empty.parquet": "The song properties at {url}/empty.parquet are an empty file.",
+    "no_rows.parquet": "The song properties at {url}/no_rows.parquet have no rows.",
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_extract_names_the_url_and_the_problem_in_one_sentence(bad_files, tmp_path, name):
+    with pytest.raises(RuntimeError) as error:
+        extract_data.python_func(dataset_url=f"{bad_files}/{name}", dataset=dsl.Dataset(uri=str(tmp_path / "d")))
+    assert str(error.value) == BAD_INPUTS[name].format(url=bad_files)
+    assert not (tmp_path / "d").exists()
+
+
+def test_extract_says_when_the_server_cannot_be_reached(tmp_path):
+    port = next(port for port in iter(lambda: random.randrange(20000, 40000), None) if process.port_is_free(port))
+    url = f"http://127.0.0.1:{port}/song_properties.parquet"
+    with pytest.raises(RuntimeError, match=f"^Cannot download the song properties from {url}: ConnectionError.$"):
+        extract_data.python_func(dataset_url=url, dataset=dsl.Dataset(uri=str(tmp_path / "d")))
+
+
+def test_the_components_require_the_kits_13_features_and_spotify_id(songs, tmp_path):
+    for feature in FEATURES:
+        path = tmp_path / f"without-{feature}.parquet"
+        songs.drop(columns=[feature]).to_parquet(path, index=False)
+        with pytest.raises(RuntimeError, match=f"lack the columns {feature}.$"):
+            transform_data.python_func(dataset=dsl.Dataset(uri=str(path)), transformed=dsl.Dataset(uri=str(path) + "t"))
+    songs.drop(columns=["spotify_id"]).to_parquet(tmp_path / "no-id.parquet", index=False)
+    with pytest.raises(RuntimeError, match="lack the columns spotify_id.$"):
+        transform_data.python_func(
+            dataset=dsl.Dataset(uri=str(tmp_path / "no-id.parquet")), transformed=dsl.Dataset(uri=str(tmp_path / "x"))
+        )
+
+
+def test_transform_lower_cases_columns_and_refuses_missing_or_repeated_ids(songs, tmp_path):
+    source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    songs.rename(columns=str.upper).to_parquet(source, index=False)
+    transform_data.python_func(dataset=dsl.Dataset(uri=str(source)), transformed=dsl.Dataset(uri=str(target)))
+    assert list(pd.read_parquet(target).columns) == [column.lower() for column in songs.columns]
+
+    broken = {"null": songs.assign(spotify_id=[None] * 2 + list(songs["spotify_id"][2:])), "repeated": songs.head(3)}
+    broken["repeated"] = pd.concat([songs, songs.head(3)])
+    messages = {"null": "^2 songs have no spotify_id.$", "repeated": "^3 spotify_id values appear more than once"}
+    for case, frame in broken.items():
+        frame.to_parquet(source, index=False)
+        target.unlink(missing_ok=True)
+        with pytest.raises(RuntimeError, match=messages[case]):
+            transform_data.python_func(dataset=dsl.Dataset(uri=str(source)), transformed=dsl.Dataset(uri=str(target)))
+        assert not target.exists()
+
+
+# ---- the pipelines in the local lab ------------------------------------------------------------
+
+
+def free_port_base() -> int:
+    for _ in range(50):
+        base = random.randrange(20000, 40000, 100)
+        if all(process.port_is_free(base + offset) for offset in settings.PORT_OFFSETS.values()):
+            return base
+    raise RuntimeError("No free block of ports for the lab.")
+
+
+class Lab:
+    """A lab in a temporary folder, and what the tests do with it: run scripts, look in S3 and git."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = clean_environment(JUKEBOX_LAB_HOME=str(home), JUKEBOX_LAB_PORT_BASE=str(free_port_base()))
+        self.outputs: list[str] = []  # everything the runs printed, scanned for credentials at the end
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "jukebox.lab", *args]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"lab {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    @property
+    def settings(self) -> settings.LabSettings:
+        return settings.load(self.home)
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """What ``python -m jukebox.lab env`` exports."""
+        lines = self.cli("env").stdout.splitlines()
+        return dict(line.removeprefix("export ").split("=", 1) for line in lines)
+
+    @property
+    def repo_url(self) -> str:
+        return f"{self.settings.git_url}/user1/jukebox.git"
+
+    def run_script(self, script: str, *sets: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, script, "--local", *[arg for value in sets for arg in ("--set", value)]]
+        result = subprocess.run(command, cwd=CHAPTER_5, env=self.env, capture_output=True, text=True, timeout=900)
+        self.outputs += [result.stdout, result.stderr]
+        return result
+
+    def s3(self):
+        creds = settings.credentials(self.settings)["s3"]
+        return boto3.client(
+            "s3",
+            endpoint_url=self.settings.url("s3"),
+            aws_access_key_id=creds["access_key"],
+            aws_secret_access_key=creds["secret_key"],
+            region_name=settings.REGION,
+        )
+
+    def objects(self, bucket: str) -> dict[str, tuple]:
+        listed = self.s3().list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {item["Key"]: (item["ETag"], item["Size"], item["LastModified"]) for item in listed}
+
+    def git(self, *args: str, cwd: Path | None = None) -> str:
+        password = settings.credentials(self.settings)["git"]["user1"]
+        env = {**clean_environment(), **ct.git_auth_env("user1", password)}
+        env.update(GIT_AUTHOR_NAME="participant", GIT_AUTHOR_EMAIL="p@example.com")
+        env.update(GIT_COMMITTER_NAME="participant", GIT_COMMITTER_EMAIL="p@example.com")
+        result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def clone(self, target: Path) -> Path:
+        self.git("clone", "--quiet", self.repo_url, str(target))
+        return target
+
+    def main_commit(self) -> str:
+        return self.git("ls-remote", self.repo_url, "refs/heads/main").split()[0]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("lab") / "home")
+    lab.cli("up")
+    try:
+        for bucket in ("data", "data-cache"):
+            lab.s3().create_bucket(Bucket=bucket)
+        yield lab
+    finally:
+        subprocess.run([sys.executable, "-m", "jukebox.lab", "down"], env=lab.env, capture_output=True, timeout=600)
+
+
+def failure_line(result: subprocess.CompletedProcess) -> str:
+    return (result.stderr.strip().splitlines() or [""])[-1]
+
+
+def read_s3_parquet(lab: Lab) -> tuple[pd.DataFrame, str]:
+    import io
+
+    body = lab.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
+    return pd.read_parquet(io.BytesIO(body)), hashlib.md5(body).hexdigest()
+
+
+@pytest.mark.slow
+def test_the_url_to_s3_pipeline_puts_the_song_properties_in_s3_with_lower_case_columns(lab):
+    result = lab.run_script(URL_TO_S3)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"{lab.settings.raw_url}/song_properties.parquet" in result.stdout, "locally it reads the lab's raw data"
+    frame, _ = read_s3_parquet(lab)
+    assert len(frame) == len(pd.read_parquet(DATA_PREP / KEY))
+    assert list(frame.columns) == [column.lower() for column in frame.columns]
+    assert {"spotify_id", *FEATURES} <= set(frame.columns)
+
+
+@pytest.mark.slow
+def test_the_first_run_initializes_dvc_and_pushes_one_commit(lab, tmp_path):
+    before = lab.main_commit()
+    result = lab.run_script(WITH_DVC)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    clone = lab.clone(tmp_path / "repo")
+    assert lab.git("rev-list", f"{before}..main", cwd=clone).split() == [lab.main_commit()]
+    assert lab.git("log", "-1", "--format=%an", cwd=clone).strip() == "jukebox data pipeline"
+
+    config = (clone / ".dvc" / "config").read_text()
+    endpoint = lab.settings.url("s3")
+    for remote, url in (("s3-version", "s3://data-cache"), ("data-source", "s3://data")):
+        section = config.split(f"['remote \"{remote}\"']")[1].split("[")[0]
+        assert f"url = {url}" in section and f"endpointurl = {endpoint}" in section
+    assert "remote = s3-version" in config
+    assert "access_key" not in config and "secret" not in config
+
+    _, md5 = read_s3_parquet(lab)
+    tracked = yaml.safe_load((clone / DVC_FILE).read_text())
+    assert tracked["outs"][0]["md5"] == md5 and tracked["deps"][0]["path"] == f"remote://data-source/{KEY}"
+    assert list(lab.objects("data-cache")) == [f"files/md5/{md5[:2]}/{md5[2:]}"], "the data, and no upload leftover"
+
+
+@pytest.mark.slow
+def test_a_run_with_unchanged_data_commits_and_uploads_nothing(lab):
+    before, data_before, cache_before = lab.main_commit(), lab.objects("data"), lab.objects("data-cache")
+    result = lab.run_script(WITH_DVC)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"s3://data/{KEY} is unchanged" in result.stdout
+    assert "already holds these" in result.stdout and lab.objects("data") == data_before, "the same bytes again"
+    assert lab.main_commit() == before
+    assert lab.objects("data-cache") == cache_before, "nothing was written to the DVC remote"
+
+
+@pytest.mark.slow
+def test_a_run_with_changed_data_pushes_one_commit_with_the_new_md5(lab, bad_files, tmp_path):
+    before = lab.main_commit()
+    result = lab.run_script(WITH_DVC, f"dataset_url={bad_files}/changed.parquet")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    clone = lab.clone(tmp_path / "repo")
+    assert len(lab.git("rev-list", f"{before}..main", cwd=clone).split()) == 1
+    frame, md5 = read_s3_parquet(lab)
+    assert len(frame) == 300
+    assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
+    assert f"files/md5/{md5[:2]}/{md5[2:]}" in lab.objects("data-cache")
+    assert not [key for key in lab.objects("data-cache") if key.endswith(".tmp")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["missing.parquet", "not_parquet.parquet", "missing_columns.parquet", "empty.parquet"])
+def test_bad_input_fails_in_one_sentence_and_changes_nothing(lab, bad_files, name):
+    etag = lab.s3().head_object(Bucket="data", Key=KEY)["ETag"]
+    before = lab.main_commit()
+    result = lab.run_script(WITH_DVC, f"dataset_url={bad_files}/{name}")
+    assert result.returncode != 0
+    expected = BAD_INPUTS[name].format(url=bad_files)
+    assert failure_line(result) == f"The pipeline failed at step extract-data: {expected}"
+    assert lab.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
+    assert lab.main_commit() == before
+
+
+@pytest.fixture
+def lab_variables(lab, monkeypatch):
+    """The lab's variables in this process, to call a component directly as its task would run."""
+    variables = lab.variables
+    for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, variables[name])
+    monkeypatch.setenv("username", variables["username"])
+    monkeypatch.setenv("password", variables["password"])
+    return variables
+
+
+PRE_PUSH_HOOK = """#!/bin/sh
+# Once: before the pipeline's push, someone else pushes a commit to main.
+[ -e "{marker}" ] && exit 0
+touch "{marker}"
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
+git clone --quiet "{repo_url}" "{other}" && cd "{other}" &&
+  echo "a participant's change" >> README.md &&
+  git -c user.name=participant -c user.email=p@example.com commit --quiet -am "A participant's change" &&
+  git push --quiet origin main
+"""
+
+
+@pytest.mark.slow
+def test_a_push_race_ends_with_both_changes_on_main(lab, lab_variables, songs, tmp_path, monkeypatch, capsys):
+    """Someone pushes to main between the pipeline's clone and its push: the pipeline starts again."""
+    new_data = tmp_path / "new.parquet"
+    songs.head(100).to_parquet(new_data, index=False)
+    load_data.python_func(dataset=dsl.Dataset(uri=str(new_data)))  # new data in S3, as the load step writes it
+    _, md5 = read_s3_parquet(lab)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = hooks / "pre-push"
+    hook.write_text(
+        PRE_PUSH_HOOK.format(marker=tmp_path / "pushed-once", repo_url=lab.repo_url, other=tmp_path / "other")
+    )
+    hook.chmod(0o755)
+    (tmp_path / "gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+
+    commit, recorded = version_with_dvc.python_func(repo_url=lab.repo_url)
+    printed = capsys.readouterr().out
+    lab.outputs.append(printed)
+    assert "main moved on while versioning (attempt 1)" in printed
+    assert recorded == md5 and commit == lab.main_commit()
+    clone = lab.clone(tmp_path / "repo")
+    subjects = lab.git("log", "-2", "--format=%s", cwd=clone).splitlines()
+    assert subjects[0].startswith(f"Version s3://data/{KEY} with DVC (md5 {md5})")
+    assert subjects[1] == "A participant's change"
+    assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
+
+
+@pytest.mark.slow
+def test_two_concurrent_versioning_runs_push_the_new_data_once(lab, lab_variables, songs, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    new_data = tmp_path / "new.parquet"
+    songs.head(120).to_parquet(new_data, index=False)
+    load_data.python_func(dataset=dsl.Dataset(uri=str(new_data)))
+    _, md5 = read_s3_parquet(lab)
+    before = lab.main_commit()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: version_with_dvc.python_func(repo_url=lab.repo_url), range(2)))
+    assert [recorded for _, recorded in results] == [md5, md5]
+    # The second run finds the data versioned, or (same second) made the very same commit.
+    pushed = {commit for commit, _ in results if commit}
+    assert pushed == {lab.main_commit()}
+    clone = lab.clone(tmp_path / "repo")
+    assert lab.git("rev-list", f"{before}..main", cwd=clone).split() == list(pushed), "one new commit"
+    assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
+
+
+@pytest.mark.slow
+def test_wrong_credentials_are_clear_errors_that_show_no_credential(lab, lab_variables, monkeypatch, tmp_path):
+    dataset = tmp_path / "songs.parquet"
+    dataset.write_bytes((DATA_PREP / "small_song_properties.parquet").read_bytes())
+    etag = lab.s3().head_object(Bucket="data", Key=KEY)["ETag"]
+    with pytest.raises(RuntimeError) as missing_bucket:
+        load_data.python_func(dataset=dsl.Dataset(uri=str(dataset)), bucket="no-such-bucket")
+    assert str(missing_bucket.value) == (
+        "Bucket no-such-bucket does not exist: add it to mlops-gitops toolings/minio/config.yaml."
+    )
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-key")
+    with pytest.raises(RuntimeError) as refused:
+        load_data.python_func(dataset=dsl.Dataset(uri=str(dataset)))
+    assert str(refused.value) == (
+        f"S3 at {lab.settings.url('s3')} refused the credentials: check the secret aws-connection-data."
+    )
+    assert lab.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", lab_variables["AWS_SECRET_ACCESS_KEY"])
+    monkeypatch.setenv("password", "wrong-git-password")
+    with pytest.raises(RuntimeError) as refused_git:
+        version_with_dvc.python_func(repo_url=lab.repo_url)
+    assert str(refused_git.value).startswith(f"Cloning {lab.repo_url} failed: ")
+    assert "wrong-git-password" not in str(refused_git.value)
+    with pytest.raises(RuntimeError, match="without credentials"):
+        version_with_dvc.python_func(repo_url=lab.repo_url.replace("://", "://user1:wrong@"))
+
+
+@pytest.mark.slow
+def test_no_credential_appears_in_logs_outputs_or_git_history(lab, tmp_path):
+    secrets = settings.secret_values(lab.settings)
+    clone = lab.clone(tmp_path / "repo")
+    history = lab.git("log", "--all", "-p", cwd=clone)
+    logs = [*(lab.home / "logs").glob("*.log"), *(lab.home / "runs").glob("*.log")]  # services, CT runs
+    written = {path.name: path.read_text(errors="replace") for path in logs}
+    written.update({"run outputs": "\n".join(lab.outputs), "git history": history})
+    assert len(lab.outputs) >= 6
+    for name, text in written.items():
+        for secret in secrets:
+            assert secret not in text, f"a credential appears in {name}"
