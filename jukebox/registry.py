@@ -21,8 +21,10 @@ def describe_new_versions(before: set[tuple[str, str]]) -> list[str]:
     lines = []
     for name, number in sorted(model_versions() - before):
         version = _client().get_model_version(name, number)
+        where = os.environ["MLFLOW_TRACKING_URI"]
+        if where.startswith("http"):
+            where = f"the MLflow UI: {where}/#/models/{name}/versions/{number}"
         lines.append(
-            f"Registered model {name} version {number} (accuracy {version.tags.get('accuracy', '?')}) "
-            f"in {os.environ['MLFLOW_TRACKING_URI']}; artifacts at {version.source}."
+            f"Registered model {name} version {number} (accuracy {version.tags.get('accuracy', '?')}); see {where}"
         )
     return lines
