@@ -10,7 +10,6 @@ bytes written to S3: the sizes of the objects created or replaced in ``data`` an
 """
 
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -22,18 +21,10 @@ import boto3
 import pandas as pd
 
 from jukebox.data_server import serve_folder
-from jukebox.lab import environment, process, settings
+from jukebox.lab import environment, settings
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 SCRIPT = REPO_ROOT / "5-data-versioning" / "4-data_pipeline_with_dvc_versioning.py"
-
-
-def free_base() -> int:
-    for _ in range(100):
-        base = random.randrange(20000, 40000, 100)
-        if all(process.port_is_free(base + offset) for offset in settings.PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError("No free block of ports.")
 
 
 def objects(s3) -> dict[tuple[str, str], tuple[str, object, int]]:
@@ -53,7 +44,7 @@ def written(before: dict, after: dict) -> int:
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="data-pipeline-benchmark-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AWS_"))}
-    env.update(JUKEBOX_LAB_HOME=str(scratch / "lab"), JUKEBOX_LAB_PORT_BASE=str(free_base()))
+    env.update(JUKEBOX_LAB_HOME=str(scratch / "lab"), JUKEBOX_LAB_PORT_BASE=str(settings.free_port_base()))
     songs = pd.read_parquet(DATA_PREP / "song_properties.parquet")
     (scratch / "data").mkdir()
     songs[songs["event_timestamp"] >= "2024-01-01"].to_parquet(scratch / "data" / "changed.parquet", index=False)

@@ -13,7 +13,6 @@ The lab is stopped and its folder removed at the end.
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 
-from jukebox.lab import ct, process, settings
+from jukebox.lab import ct, settings
 
 SIZE = 100 * 1024 * 1024
 
@@ -35,19 +34,11 @@ def cli(env: dict, *args: str) -> str:
     ).stdout
 
 
-def free_base() -> int:
-    for _ in range(100):
-        base = random.randrange(20000, 40000, 100)
-        if all(process.port_is_free(base + offset) for offset in settings.PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError("No free block of ports.")
-
-
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="lab-benchmark-"))
     home = scratch / "lab"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AWS_"))}
-    env.update(JUKEBOX_LAB_HOME=str(home), JUKEBOX_LAB_PORT_BASE=str(free_base()))
+    env.update(JUKEBOX_LAB_HOME=str(home), JUKEBOX_LAB_PORT_BASE=str(settings.free_port_base()))
     try:
         started = time.perf_counter()
         cli(env, "up")

@@ -1,29 +1,23 @@
 """A local lab for tests: started in a temporary folder on free ports, driven through its CLI."""
 
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import boto3
 
-from jukebox.lab import ct, process, settings
-
-
-def free_port_base() -> int:
-    """A base port whose lab block (base … base+23) is entirely free."""
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        if all(process.port_is_free(base + offset) for offset in settings.PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError("No free block of ports for the lab test.")
+from jukebox.lab import ct, settings
 
 
 class Lab:
     def __init__(self, home: Path):
         self.home = home
-        self.env = {**os.environ, "JUKEBOX_LAB_HOME": str(home), "JUKEBOX_LAB_PORT_BASE": str(free_port_base())}
+        self.env = {
+            **os.environ,
+            "JUKEBOX_LAB_HOME": str(home),
+            "JUKEBOX_LAB_PORT_BASE": str(settings.free_port_base()),
+        }
         for name in [key for key in self.env if key.startswith(("MLFLOW_", "AWS_"))]:
             del self.env[name]
 

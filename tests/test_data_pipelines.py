@@ -208,20 +208,12 @@ def test_transform_lower_cases_columns_and_refuses_missing_or_repeated_ids(songs
 # ---- the pipelines in the local lab ------------------------------------------------------------
 
 
-def free_port_base() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        if all(process.port_is_free(base + offset) for offset in settings.PORT_OFFSETS.values()):
-            return base
-    raise RuntimeError("No free block of ports for the lab.")
-
-
 class Lab:
     """A lab in a temporary folder, and what the tests do with it: run scripts, look in S3 and git."""
 
     def __init__(self, home: Path):
         self.home = home
-        self.env = clean_environment(JUKEBOX_LAB_HOME=str(home), JUKEBOX_LAB_PORT_BASE=str(free_port_base()))
+        self.env = clean_environment(JUKEBOX_LAB_HOME=str(home), JUKEBOX_LAB_PORT_BASE=str(settings.free_port_base()))
         self.outputs: list[str] = []  # everything the runs printed, scanned for credentials at the end
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:

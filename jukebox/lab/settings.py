@@ -6,6 +6,7 @@ later ``up`` calls agree: ``lab.json`` (ports, users) and ``credentials.json`` (
 
 import json
 import os
+import random
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +56,17 @@ class LabSettings:
     @property
     def push_event_url(self) -> str:
         return f"{self.url('git')}/hooks/push"
+
+
+def free_port_base(tries: int = 100) -> int:
+    """A base port whose whole block of lab ports is free now (for tests and benchmarks)."""
+    from jukebox.lab.process import port_is_free
+
+    for _ in range(tries):
+        base = random.randrange(20000, 40000, 100)
+        if all(port_is_free(base + offset) for offset in PORT_OFFSETS.values()):
+            return base
+    raise RuntimeError("No free block of ports for a lab between 20000 and 40000.")
 
 
 def default_ports(base: int) -> dict[str, int]:
