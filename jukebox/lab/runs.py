@@ -6,6 +6,7 @@ gives exactly one run, visible at once.
 """
 
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,10 +51,14 @@ def save(home: Path, run: Run) -> None:
     temporary.replace(path)  # readers never see a half-written record
 
 
+_numbering = threading.Lock()  # the controller creates runs from several threads (hooks, API, scheduler)
+
+
 def create(home: Path, kind: str, title: str, user: str, **fields) -> Run:
-    number = len(list(runs_dir(home).glob("*.json"))) + 1
-    run = Run(id=f"{kind}-{number:04d}", kind=kind, title=title, user=user, **fields)
-    save(home, run)
+    with _numbering:
+        number = len(list(runs_dir(home).glob("*.json"))) + 1
+        run = Run(id=f"{kind}-{number:04d}", kind=kind, title=title, user=user, **fields)
+        save(home, run)
     return run
 
 
