@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup workshop test lint format benchmark clean
+.PHONY: setup browser workshop workbench test lint format benchmark clean
 
 setup: $(STAMP)
 
@@ -15,12 +15,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# The browser tests drive the system's Chromium; install Debian's package where we can (CI runs as root).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "No chromium here: install your system's chromium package, or the browser tests skip."; \
+	  fi; }
+
 workshop: setup
 	$(PY) -m jukebox.lab up
 	cd 3-prod_datascience && ../$(PY) prod_train_save_pipeline.py
 	@echo "The lab stays up: see its services with '$(PY) -m jukebox.lab status', stop it with '$(PY) -m jukebox.lab down'."
 
-test: setup
+# JupyterLab with Elyra on the kit's folder, its kernels wired to the local lab (started if down).
+workbench: setup
+	$(PY) -m jukebox.lab jupyter
+
+test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

@@ -10,7 +10,6 @@ The parameters' defaults come from ``default_parameters.json``.
 """
 
 import json
-from pathlib import Path
 
 from data_preprocessing import preprocess_data
 from data_validation import validate_data
@@ -20,11 +19,10 @@ from kfp import dsl, kubernetes
 from save_model import push_to_model_registry
 from train_model import convert_to_onnx, train_model
 
-from jukebox.pipeline_script import run_pipeline_script
+from jukebox.pipeline_script import run_pipeline_script, script_folder
 from jukebox.rankings import FEATURES
 
-HERE = Path(__file__).resolve().parent
-DEFAULTS = json.loads((HERE / "default_parameters.json").read_text())
+DEFAULTS = json.loads((script_folder() / "default_parameters.json").read_text())
 
 
 @dsl.pipeline(
@@ -123,7 +121,7 @@ if __name__ == "__main__":
     run_pipeline_script(
         training_pipeline,
         arguments=DEFAULTS,
-        yaml_path=HERE / "training-pipeline.yaml",
+        yaml_path="training-pipeline.yaml",
         experiment_name="training-pipeline",
         data_files={"rankings_url": "song_rankings.parquet", "properties_url": "song_properties.parquet"},
     )

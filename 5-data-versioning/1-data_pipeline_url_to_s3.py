@@ -7,8 +7,6 @@ Run this file (the play button, or ``python 1-data_pipeline_url_to_s3.py``): in 
 it is submitted to the pipeline server; anywhere else it runs on this machine, in the local lab.
 """
 
-from pathlib import Path
-
 from kfp import dsl
 
 from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
@@ -33,7 +31,7 @@ if __name__ == "__main__":
     run_pipeline_script(
         data_pipeline_url_to_s3,
         arguments={},
-        yaml_path=Path(__file__).resolve().with_name("data-pipeline-url-to-s3.yaml"),
+        yaml_path="data-pipeline-url-to-s3.yaml",
         experiment_name="data-pipeline-url-to-s3",
         data_files={"dataset_url": "song_properties.parquet"},
     )

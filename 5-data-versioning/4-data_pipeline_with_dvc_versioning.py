@@ -9,8 +9,6 @@ in the dashboard as pipeline ``data-pipeline-with-dvc`` and schedule it. ``--loc
 in the local lab, with the lab's repo as ``repo_url``.
 """
 
-from pathlib import Path
-
 from kfp import dsl
 
 from jukebox.components.dvc_versioning import use_git_auth, version_with_dvc
@@ -48,7 +46,7 @@ if __name__ == "__main__":
     run_pipeline_script(
         data_pipeline_with_dvc,
         arguments=lab_arguments(),
-        yaml_path=Path(__file__).resolve().with_name("song-properties-etl.yaml"),
+        yaml_path="song-properties-etl.yaml",
         experiment_name="data-pipeline-with-dvc",
         data_files={"dataset_url": "song_properties.parquet"},
         compile_by_default=True,

@@ -9,14 +9,43 @@ schedule in the dashboard) the play button only writes the YAML, also in a workb
 still runs it here.
 
 A pipeline script stays short: its components, its DAG, and one call to ``run_pipeline_script``.
+
+The play button does not run ``python script.py``: Elyra starts a Jupyter kernel in the script's
+folder and sends the file's text as one cell. There is no ``__file__`` and ``sys.argv`` is the
+kernel's own (``ipykernel_launcher.py -f <connection file>``). So the script's folder and its
+options are worked out here, the same way for both.
 """
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from jukebox import cluster, local_run
+
+_KERNEL_LAUNCHERS = ("ipykernel_launcher.py", "ipykernel/__main__.py")
+
+
+def _folder_of(namespace: dict) -> Path:
+    file = namespace.get("__file__")
+    return Path(file).resolve().parent if file else Path.cwd()
+
+
+def script_folder() -> Path:
+    """The folder of the script (or module) that calls this.
+
+    Its ``__file__`` when it has one (``python script.py``, an import); else the working
+    directory, which is the script's folder when Elyra's play button runs it in a kernel.
+    """
+    return _folder_of(sys._getframe(1).f_globals)
+
+
+def script_arguments() -> list[str]:
+    """The script's command-line options: none in a Jupyter kernel, whose argv is the kernel's own."""
+    if sys.argv and sys.argv[0].replace("\\", "/").endswith(_KERNEL_LAUNCHERS):
+        return []
+    return sys.argv[1:]
 
 
 def compile_pipeline(pipeline_func: Callable, yaml_path: Path) -> Path:
@@ -60,13 +89,24 @@ def run_pipeline_script(
     pipeline_func: Callable,
     *,
     arguments: dict,
-    yaml_path: Path,
+    yaml_path: str | Path,
     experiment_name: str,
     data_files: dict[str, str] | None = None,
     argv: list[str] | None = None,
     compile_by_default: bool = False,
 ) -> None:
-    """Compile, submit or run ``pipeline_func`` with ``arguments``, as the command line asks."""
+    """Compile, submit or run ``pipeline_func`` with ``arguments``, as the command line asks.
+
+    Args:
+        pipeline_func: the ``@dsl.pipeline`` function.
+        arguments: its parameters for a submitted or local run (the defaults fill the rest).
+        yaml_path: where ``--compile`` writes the YAML; a bare name goes next to the calling script.
+        experiment_name: the experiment a submitted run goes to.
+        data_files: URL parameters that a local run points at files of ``99-data_prep/``.
+        argv: the options; by default the command line's (none when run by the play button).
+        compile_by_default: the play button only writes the YAML (``--local`` still runs it).
+    """
+    yaml_path = _folder_of(sys._getframe(1).f_globals) / yaml_path
     parser = argparse.ArgumentParser(description=(pipeline_func.description or "").strip() or None)
     parser.add_argument("--compile", action="store_true", help=f"only write {yaml_path.name}")
     parser.add_argument("--local", action="store_true", help="run on this machine even in a cluster workbench")
@@ -77,7 +117,7 @@ def run_pipeline_script(
         metavar="NAME=VALUE",
         help="override a pipeline parameter (VALUE is read as JSON when it can be, else as text)",
     )
-    options = parser.parse_args(argv)
+    options = parser.parse_args(script_arguments() if argv is None else argv)
     overrides = parse_overrides(options.set, pipeline_func)
     arguments = {**arguments, **overrides}
     # A URL given with --set wins over the local data file that would replace it.

@@ -75,6 +75,23 @@ def prepared(tmp_path_factory, small_data_url):
     return a
 
 
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory):
+    """One local lab for the test session: started by the first test that needs it, stopped at the end.
+
+    Tests that need a state of their own create it (their own bucket objects, repo clones, or
+    participant), so that each passes alone and in any order.
+    """
+    from labtools import Lab
+
+    lab = Lab(tmp_path_factory.mktemp("shared-lab") / "home")
+    lab.cli("up")
+    try:
+        yield lab
+    finally:
+        lab.cli("down", check=False)
+
+
 @pytest.fixture
 def mlflow_registry(tmp_path, monkeypatch) -> str:
     """An empty MLflow registry (SQLite) for this test only."""

@@ -1,6 +1,7 @@
 """``python -m jukebox.lab``: bring the local lab up and down, and look inside it.
 
 up [--port NAME=N]… [--user NAME]…   start what is not running (a second `up` starts nothing)
+jupyter [--root DIR]                 the workbench: JupyterLab with Elyra, on the kit's folder
 down                                 stop what the lab started
 status                               each service: port, health, state folder
 env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
@@ -21,7 +22,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from jukebox.lab import environment, process, runs, schedules, services, settings
+from jukebox.lab import environment, process, runs, schedules, services, settings, workbench
 
 
 class LabError(Exception):
@@ -35,15 +36,11 @@ def _settings() -> settings.LabSettings:
     return lab
 
 
-def up(options) -> None:
-    try:
-        overrides = settings.parse_port_overrides(options.port)
-    except ValueError as error:
-        raise LabError(str(error)) from None
-    lab = settings.create_or_update(overrides, options.user)
+def _start(lab: settings.LabSettings, wanted: list[services.Service]) -> bool:
+    """Start those of ``wanted`` that are not running (the controller last); return whether any started."""
     started = time.monotonic()
     todo = []
-    for service in services.services(lab):
+    for service in wanted:
         if process.running_pid(lab.home, service.name):
             print(f"{service.name} is already running on {service.url}")
             continue
@@ -55,18 +52,55 @@ def up(options) -> None:
                     f"choose another with `up --port {port_name}=N`."
                 )
         todo.append(service)
-    env = services.child_environment(lab)
     for group in (todo[:-1], todo[-1:]) if todo and todo[-1].name == "controller" else (todo,):
+        pids = {}
         for service in group:
             print(f"Starting {service.name}…", flush=True)
-            process.start(lab.home, service.name, service.command, env, marker=str(lab.home))
+            env = services.child_environment(lab, service)
+            pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=str(lab.home))
         for service in group:
-            process.wait_until(service.healthy, 120, service.name, lab.home / "logs" / f"{service.name}.log")
+            log = lab.home / "logs" / f"{service.name}.log"
+            running = lambda pid=pids[service.name]: process.alive(pid)  # noqa: E731
+            process.wait_until(service.healthy, 120, service.name, log, running)
     if todo:
-        print(f"The lab is up ({time.monotonic() - started:.1f} s).")
+        print(f"Started {', '.join(service.name for service in todo)} ({time.monotonic() - started:.1f} s).")
+    return bool(todo)
+
+
+def _core(lab: settings.LabSettings) -> list[services.Service]:
+    return [service for service in services.services(lab) if not service.on_demand]
+
+
+def up(options) -> None:
+    try:
+        overrides = settings.parse_port_overrides(options.port)
+    except ValueError as error:
+        raise LabError(str(error)) from None
+    lab = settings.create_or_update(overrides, options.user)
+    if _start(lab, _core(lab)):
+        print("The lab is up.")
     else:
         print("The lab was already up: nothing started.")
     status(options)
+
+
+def jupyter(options) -> None:
+    """Start the workbench (and the lab first, when it is down); print where to open it."""
+    lab = settings.create_or_update({}, None)
+    running = process.running_pid(lab.home, "jupyter")
+    if options.root:
+        folder = Path(options.root).resolve()
+        if not folder.is_dir():
+            raise LabError(f"--root {options.root}: no such folder.")
+        if running and folder != workbench.root(lab):
+            raise LabError(f"JupyterLab already runs on {workbench.root(lab)}: `down` first to open another folder.")
+        workbench.set_root(lab, folder)
+    _start(lab, _core(lab))
+    (service,) = [service for service in services.services(lab) if service.name == "jupyter"]
+    if not _start(lab, [service]):
+        print(f"JupyterLab was already running on {workbench.root(lab)}.")
+    print(f"Open JupyterLab: {workbench.url(lab, with_token=True)}")
+    print("Its kernels have the lab's variables (S3, git, MLflow); `down` stops it with the lab.")
 
 
 def down(options) -> None:
@@ -79,14 +113,16 @@ def down(options) -> None:
 
 def status(options) -> None:
     lab = _settings()
-    print(f"{'service':<11} {'url':<24} {'state':<9} {'health':<8} folder")
+    print(f"{'service':<11} {'url':<27} {'state':<10} {'health':<8} folder")
     for service in services.services(lab):
         pid = process.running_pid(lab.home, service.name)
         health = ("healthy" if service.healthy() else "starting") if pid else "-"
         state = f"pid {pid}" if pid else "stopped"
-        print(f"{service.name:<11} {service.url:<24} {state:<9} {health:<8} {lab.home / service.state.split(',')[0]}")
+        folder = workbench.root(lab) if service.name == "jupyter" else lab.home / service.state.split(",")[0]
+        print(f"{service.name:<11} {service.url:<27} {state:<10} {health:<8} {folder}")
     print(f"raw data    {lab.raw_url}/<file>")
     print(f"git repos   {lab.git_url}/<user>/jukebox.git, …/mlops-gitops.git (users: {', '.join(lab.users)})")
+    print("workbench   `python -m jukebox.lab jupyter` starts JupyterLab and prints its URL with the token")
 
 
 def env(options) -> None:
@@ -207,6 +243,9 @@ def parser() -> argparse.ArgumentParser:
     up_parser.add_argument("--port", action="append", default=[], metavar="NAME=N", help="e.g. git=3000")
     up_parser.add_argument("--user", action="append", default=[], help="add a participant (default: user1)")
     up_parser.set_defaults(run=up)
+    jupyter_parser = commands.add_parser("jupyter", help="start the workbench (JupyterLab with Elyra)")
+    jupyter_parser.add_argument("--root", help="the folder it opens on (default: the kit's folder)")
+    jupyter_parser.set_defaults(run=jupyter)
     commands.add_parser("down", help="stop the lab's services").set_defaults(run=down)
     commands.add_parser("status", help="show each service").set_defaults(run=status)
     env_parser = commands.add_parser("env", help="print shell exports")

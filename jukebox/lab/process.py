@@ -81,17 +81,28 @@ def start(home: Path, name: str, command: list[str], env: dict[str, str], marker
     return process.pid
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
-    """Poll ``check`` until it is true; after ``timeout`` seconds fail with the log's last lines."""
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    running: Callable[[], bool] | None = None,
+) -> None:
+    """Poll ``check`` until it is true; fail with the log's last lines after ``timeout`` seconds,
+    or as soon as ``running`` says the process has ended."""
     deadline = time.monotonic() + timeout
+    problem = f"did not become healthy within {timeout:.0f} s"
     while time.monotonic() < deadline:
         if check():
             return
+        if running is not None and not running():
+            problem = "stopped while starting"
+            break
         time.sleep(0.3)
     tail = ""
     if log and log.exists():
         tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-    raise RuntimeError(f"{what} did not become healthy within {timeout:.0f} s; see {log}.{tail}")
+    raise RuntimeError(f"{what} {problem}; see {log}.{tail}")
 
 
 def stop(home: Path, name: str, grace: float = 10.0) -> bool:
@@ -105,15 +116,15 @@ def stop(home: Path, name: str, grace: float = 10.0) -> bool:
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.2)
-        if not _alive(pid):
+        if not alive(pid):
             break
     _pid_file(home, name).unlink(missing_ok=True)
     return True
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
     except ChildProcessError:

@@ -1,11 +1,14 @@
-"""The lab's three processes: how to start each, which ports it binds, how to tell it is healthy."""
+"""The lab's processes: how to start each, which ports it binds, how to tell it is healthy.
+
+``up`` starts S3, the registry and the controller; the workbench (JupyterLab) starts on demand.
+"""
 
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jukebox.lab import process, s3, settings
+from jukebox.lab import process, s3, settings, workbench
 
 
 @dataclass
@@ -16,6 +19,8 @@ class Service:
     healthy: Callable[[], bool]
     url: str
     state: str  # its folder under the lab home
+    on_demand: bool = False  # started by its own command, not by ``up``
+    extra_environment: Callable[[dict[str, str]], dict[str, str]] | None = None
 
 
 def s3_ports(lab: settings.LabSettings) -> s3.S3Ports:
@@ -80,11 +85,23 @@ def services(lab: settings.LabSettings) -> list[Service]:
             lab.git_url,
             "git, runs, schedules.json",
         ),
+        Service(
+            "jupyter",
+            ["jupyter"],
+            workbench.command(lab),
+            lambda: process.http_ok(lab.url("jupyter") + "/api"),
+            workbench.url(lab),
+            "jupyter",
+            on_demand=True,
+            extra_environment=lambda env: workbench.environment_for(lab, env),
+        ),
     ]
 
 
-def child_environment(lab: settings.LabSettings) -> dict[str, str]:
-    """The services' environment: this one, minus anything that would point them elsewhere."""
+def child_environment(lab: settings.LabSettings, service: Service | None = None) -> dict[str, str]:
+    """A service's environment: this one, minus anything that would point it elsewhere."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "AWS_"))}
     env["JUKEBOX_LAB_HOME"] = str(lab.home)
+    if service and service.extra_environment:
+        env = service.extra_environment(env)
     return env

@@ -19,6 +19,7 @@ PORT_OFFSETS = {
     "git": 0,  # git over HTTP, the CT trigger, the raw-data endpoint (the controller process)
     "s3": 1,
     "mlflow": 2,
+    "jupyter": 3,  # the workbench (JupyterLab), started on demand
     "s3-master": 10,
     "s3-volume": 11,
     "s3-filer": 12,
@@ -93,7 +94,9 @@ def load(home: Path | None = None) -> LabSettings | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    return LabSettings(home=home, ports=data["ports"], users=data["users"])
+    # A lab made before a service was added gets that service's port from the same block.
+    ports = {**default_ports(data["ports"]["git"] - PORT_OFFSETS["git"]), **data["ports"]}
+    return LabSettings(home=home, ports=ports, users=data["users"])
 
 
 def create_or_update(port_overrides: dict[str, int], users: list[str] | None, home: Path | None = None) -> LabSettings:
