@@ -12,15 +12,15 @@ The parameters' defaults come from ``default_parameters.json``.
 import json
 
 from data_preprocessing import preprocess_data
-from data_validation import validate_data
+from data_validation import TRAINING_DATA, validate_data
 from evaluate_model import evaluate_model, validate_onnx_model
 from fetch_data import fetch_data, fetch_data_from_dvc  # noqa: F401 (the DVC block below uses it)
 from kfp import dsl, kubernetes
 from save_model import push_to_model_registry
 from train_model import convert_to_onnx, train_model
 
+from jukebox.data_contract import FEATURES
 from jukebox.pipeline_script import run_pipeline_script, script_folder
-from jukebox.rankings import FEATURES
 
 DEFAULTS = json.loads((script_folder() / "default_parameters.json").read_text())
 
@@ -67,7 +67,7 @@ def training_pipeline(
     ### 🛍️ Fetch Data from Feast
     # (chapter 7 adds this block)
 
-    validation_task = validate_data(dataset=fetch_task.outputs["dataset"])
+    validation_task = validate_data(dataset=fetch_task.outputs["dataset"], contract=TRAINING_DATA)
     preprocess_task = preprocess_data(dataset=fetch_task.outputs["dataset"], default_features=FEATURES)
     preprocess_task.after(validation_task)
     training_task = train_model(

@@ -1,7 +1,7 @@
 """Chapter 5, step 1: a tiny ETL that moves the song properties from a URL into ``s3://data``.
 
-extract (download and check the parquet) → transform (lower-case column names, check the ids) →
-load (write ``s3://data/song_properties.parquet``). A bad file stops the run before S3 is written.
+extract (download the parquet) → transform (lower-case column names) → validate (the data contract)
+→ load (write ``s3://data/song_properties.parquet``). A bad file stops the run before S3 is written.
 
 Run this file (the play button, or ``python 1-data_pipeline_url_to_s3.py``): in a cluster workbench
 it is submitted to the pipeline server; anywhere else it runs on this machine, in the local lab.
@@ -10,6 +10,8 @@ it is submitted to the pipeline server; anywhere else it runs on this machine, i
 from kfp import dsl
 
 from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
+from jukebox.components.validation import validate_data
+from jukebox.data_contract import SONG_PROPERTIES
 from jukebox.pipeline_script import run_pipeline_script
 
 SONG_PROPERTIES_URL = (
@@ -22,7 +24,8 @@ def data_pipeline_url_to_s3(dataset_url: str = SONG_PROPERTIES_URL):
     extract_task = extract_data(dataset_url=dataset_url)
     extract_task.set_caching_options(False)
     transform_task = transform_data(dataset=extract_task.outputs["dataset"])
-    load_task = load_data(dataset=transform_task.outputs["transformed"])
+    validate_task = validate_data(dataset=transform_task.outputs["transformed"], contract=SONG_PROPERTIES)
+    load_task = load_data(dataset=transform_task.outputs["transformed"]).after(validate_task)
     load_task.set_caching_options(False)
     use_data_connection(load_task)  # only the step that writes to S3 gets its credentials
 

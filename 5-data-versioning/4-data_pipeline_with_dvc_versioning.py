@@ -1,7 +1,8 @@
 """Chapter 5, step 4: a data pipeline that versions the data it loads, with DVC.
 
-extract → transform → load to ``s3://data/song_properties.parquet`` → version it with DVC in your
-``jukebox`` repo at ``repo_url`` and push to main (which triggers the CT training pipeline).
+extract → transform → validate (the data contract) → load to ``s3://data/song_properties.parquet``
+→ version it with DVC in your ``jukebox`` repo at ``repo_url`` and push to main (which triggers the
+CT training pipeline).
 Unchanged data gives no commit.
 
 Run this file (the play button): it writes ``song-properties-etl.yaml`` next to itself; import it
@@ -13,6 +14,8 @@ from kfp import dsl
 
 from jukebox.components.dvc_versioning import use_git_auth, version_with_dvc
 from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
+from jukebox.components.validation import validate_data
+from jukebox.data_contract import SONG_PROPERTIES
 from jukebox.lab.environment import running_lab_environment
 from jukebox.pipeline_script import run_pipeline_script
 
@@ -27,7 +30,8 @@ def data_pipeline_with_dvc(dataset_url: str = SONG_PROPERTIES_URL, repo_url: str
     extract_task = extract_data(dataset_url=dataset_url)
     extract_task.set_caching_options(False)
     transform_task = transform_data(dataset=extract_task.outputs["dataset"])
-    load_task = load_data(dataset=transform_task.outputs["transformed"])
+    validate_task = validate_data(dataset=transform_task.outputs["transformed"], contract=SONG_PROPERTIES)
+    load_task = load_data(dataset=transform_task.outputs["transformed"]).after(validate_task)
     load_task.set_caching_options(False)
     version_task = version_with_dvc(repo_url=repo_url).after(load_task)
     version_task.set_caching_options(False)

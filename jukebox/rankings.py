@@ -21,21 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FEATURES = [
-    "is_explicit",
-    "duration_ms",
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-]
+from jukebox.data_contract import FEATURES
 
 # The 72 countries of the upstream data set (its 73rd chart is the global one), by region.
 REGIONS = {

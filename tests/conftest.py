@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
+from jukebox.data_contract import FEATURES
 from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
-from jukebox.rankings import FEATURES, generate_rankings
+from jukebox.rankings import generate_rankings
 
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path

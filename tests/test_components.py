@@ -8,12 +8,11 @@ import onnx
 import pandas as pd
 import pytest
 from conftest import make_artifact
-from data_validation import validate_data
 from evaluate_model import evaluate_model, validate_onnx_model
 from fetch_data import fetch_data
 from kfp import dsl
 
-from jukebox.rankings import FEATURES
+from jukebox.data_contract import FEATURES
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter
 
@@ -75,32 +74,6 @@ def test_fetch_names_an_unreachable_host(tmp_path, small_data_url):
         RuntimeError, match=r"Cannot download the song rankings from http://127\.0\.0\.1:9/x: ConnectionError"
     ):
         fetch(tmp_path, "http://127.0.0.1:9/x", f"{small_data_url}/song_properties.parquet")
-
-
-def test_validation_passes_good_data(prepared, capsys):
-    validate_data.python_func(dataset=prepared["dataset"], min_rows=100)
-    assert "Data validation passed" in capsys.readouterr().out
-
-
-def test_validation_reports_every_broken_rule(prepared, tmp_path, capsys):
-    data = pd.read_parquet(prepared["dataset"].path)
-    data.loc[0, "danceability"] = 1.7
-    data.loc[1, "tempo"] = None
-    data = data.drop(columns=["energy"])
-    bad = make_artifact(dsl.Dataset, tmp_path, "bad")
-    data.to_parquet(bad.path)
-    with pytest.raises(ValueError, match="The dataset fails 3 data checks") as error:
-        validate_data.python_func(dataset=bad, min_rows=100)
-    for column in ("danceability", "tempo", "energy"):
-        assert column in str(error.value)
-    assert "Data validation report" in capsys.readouterr().out
-
-
-def test_validation_requires_enough_rows(prepared, tmp_path):
-    few = make_artifact(dsl.Dataset, tmp_path, "few")
-    pd.read_parquet(prepared["dataset"].path).head(10).to_parquet(few.path)
-    with pytest.raises(ValueError, match="at least 100 rows"):
-        validate_data.python_func(dataset=few, min_rows=100)
 
 
 def test_preprocessing_splits_scales_and_follows_the_dataset_features(prepared, tmp_path):

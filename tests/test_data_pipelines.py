@@ -21,10 +21,11 @@ from kfp import components, dsl
 
 from jukebox.components.dvc_versioning import version_with_dvc
 from jukebox.components.song_etl import extract_data, load_data, transform_data
+from jukebox.components.validation import validate_data
+from jukebox.data_contract import FEATURES, SONG_PROPERTIES
 from jukebox.data_server import serve_folder
-from jukebox.lab import ct, process, settings
+from jukebox.lab import ct, process, runs, settings
 from jukebox.paths import DATA_PREP, REPO_ROOT
-from jukebox.rankings import FEATURES
 
 CHAPTER = "5-data-versioning"  # for the report by chapter
 
@@ -97,8 +98,8 @@ def test_the_url_to_s3_pipeline_extracts_transforms_loads_with_the_data_secret(c
     spec, executors = documents(compiled[URL_TO_S3])
     assert components.load_component_from_file(str(compiled[URL_TO_S3])).name == "data-pipeline-url-to-s3"
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"extract-data", "transform-data", "load-data"}
-    assert tasks["load-data"]["dependentTasks"] == ["transform-data"]
+    assert set(tasks) == {"extract-data", "transform-data", "validate-data", "load-data"}
+    assert sorted(tasks["load-data"]["dependentTasks"]) == ["transform-data", "validate-data"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert set(parameters) == {"dataset_url"}
     assert parameters["dataset_url"]["defaultValue"].endswith("/99-data_prep/song_properties.parquet")
@@ -108,7 +109,8 @@ def test_the_url_to_s3_pipeline_extracts_transforms_loads_with_the_data_secret(c
 def test_the_dvc_pipeline_has_its_steps_parameters_secrets_and_namespace(compiled):
     spec, executors = documents(compiled[WITH_DVC])
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"extract-data", "transform-data", "load-data", "version-with-dvc"}
+    assert set(tasks) == {"extract-data", "transform-data", "validate-data", "load-data", "version-with-dvc"}
+    assert sorted(tasks["load-data"]["dependentTasks"]) == ["transform-data", "validate-data"]
     assert tasks["version-with-dvc"]["dependentTasks"] == ["load-data"]
     assert set(spec["root"]["inputDefinitions"]["parameters"]) == {"dataset_url", "repo_url"}
     assert "extract-data" not in [name.removeprefix("exec-") for name in executors if secrets_of(executors[name])]
@@ -137,13 +139,16 @@ def songs() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory, songs):
-    """Parquet files served over HTTP: changed data, upper-case columns, and four kinds of bad input."""
+    """Parquet files served over HTTP: changed data (with an extra column), upper-case columns, files
+    extract refuses, and files that break the data contract."""
     folder = tmp_path_factory.mktemp("served")
     changed = songs.copy()
     changed["energy"] = changed["energy"] / 2
+    changed["mood"] = "calm"  # a column the contract does not name: kept
     changed.to_parquet(folder / "changed.parquet", index=False)
     songs.rename(columns=str.upper).to_parquet(folder / "upper.parquet", index=False)
-    songs.drop(columns=["tempo", "valence"]).to_parquet(folder / "missing_columns.parquet", index=False)
+    for name, frame in contract_breaks(songs).items():
+        frame.to_parquet(folder / name, index=False)
     songs.head(0).to_parquet(folder / "no_rows.parquet", index=False)
     (folder / "empty.parquet").write_bytes(b"")
     (folder / "not_parquet.parquet").write_text("spotify_id,energy\nabc,0.5\n")
@@ -151,10 +156,31 @@ def bad_files(tmp_path_factory, songs):
         yield url
 
 
+def contract_breaks(songs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Song properties that break the data contract, one way each (the ones participants met)."""
+    negative_tempo, too_danceable = songs.copy(), songs.copy()
+    negative_tempo.loc[negative_tempo.index[0], "tempo"] = -1.0
+    too_danceable.loc[too_danceable.index[:2], "danceability"] = 1.2
+    return {
+        "negative_tempo.parquet": negative_tempo,
+        "duration_as_text.parquet": songs.assign(duration_ms=songs["duration_ms"].astype(str)),
+        "empty_energy.parquet": songs.assign(energy=None),
+        "too_danceable.parquet": too_danceable,
+        "missing_columns.parquet": songs.drop(columns=["tempo", "valence"]),
+    }
+
+
+FIRST_SONG = "59NraMJsLaMCVtwXTSia8i"
+CONTRACT_BREAKS = {
+    "negative_tempo.parquet": f"tempo must be ≥ 0: 1 row breaks it (spotify_id {FIRST_SONG})",
+    "duration_as_text.parquet": "duration_ms must hold whole numbers: it holds text",
+    "empty_energy.parquet": "energy must have a value in every row: it is empty",
+    "too_danceable.parquet": f"danceability must be ≤ 1: 2 rows break it (spotify_id {FIRST_SONG})",
+    "missing_columns.parquet": "valence is missing; tempo is missing",
+}
 BAD_INPUTS = {
     "missing.parquet": "Cannot download the song properties from {url}/missing.parquet: HTTP 404.",
     "not_parquet.parquet": "The song properties at {url}/not_parquet.parquet are not a parquet file.",
-    "missing_columns.parquet": "The song properties at {url}/missing_columns.parquet lack the columns valence, tempo.",
     "empty.parquet": "The song properties at {url}/empty.parquet are an empty file.",
     "no_rows.parquet": "The song properties at {url}/no_rows.parquet have no rows.",
 }
@@ -175,34 +201,21 @@ def test_extract_says_when_the_server_cannot_be_reached(tmp_path):
         extract_data.python_func(dataset_url=url, dataset=dsl.Dataset(uri=str(tmp_path / "d")))
 
 
-def test_the_components_require_the_kits_13_features_and_spotify_id(songs, tmp_path):
-    for feature in FEATURES:
-        path = tmp_path / f"without-{feature}.parquet"
-        songs.drop(columns=[feature]).to_parquet(path, index=False)
-        with pytest.raises(RuntimeError, match=f"lack the columns {feature}.$"):
-            transform_data.python_func(dataset=dsl.Dataset(uri=str(path)), transformed=dsl.Dataset(uri=str(path) + "t"))
-    songs.drop(columns=["spotify_id"]).to_parquet(tmp_path / "no-id.parquet", index=False)
-    with pytest.raises(RuntimeError, match="lack the columns spotify_id.$"):
-        transform_data.python_func(
-            dataset=dsl.Dataset(uri=str(tmp_path / "no-id.parquet")), transformed=dsl.Dataset(uri=str(tmp_path / "x"))
-        )
+def test_the_contract_step_requires_the_kits_13_features_and_spotify_id(songs, tmp_path):
+    for column in ["spotify_id", *FEATURES]:
+        path = tmp_path / f"without-{column}.parquet"
+        songs.drop(columns=[column]).to_parquet(path, index=False)
+        with pytest.raises(ValueError, match=f"of the data contract: {column} is missing.$"):
+            validate_data.python_func(dataset=dsl.Dataset(uri=str(path)), contract=SONG_PROPERTIES)
 
 
-def test_transform_lower_cases_columns_and_refuses_missing_or_repeated_ids(songs, tmp_path):
+def test_transform_lower_cases_columns_and_the_result_keeps_the_contract(songs, tmp_path, capsys):
     source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
     songs.rename(columns=str.upper).to_parquet(source, index=False)
     transform_data.python_func(dataset=dsl.Dataset(uri=str(source)), transformed=dsl.Dataset(uri=str(target)))
     assert list(pd.read_parquet(target).columns) == [column.lower() for column in songs.columns]
-
-    broken = {"null": songs.assign(spotify_id=[None] * 2 + list(songs["spotify_id"][2:])), "repeated": songs.head(3)}
-    broken["repeated"] = pd.concat([songs, songs.head(3)])
-    messages = {"null": "^2 songs have no spotify_id.$", "repeated": "^3 spotify_id values appear more than once"}
-    for case, frame in broken.items():
-        frame.to_parquet(source, index=False)
-        target.unlink(missing_ok=True)
-        with pytest.raises(RuntimeError, match=messages[case]):
-            transform_data.python_func(dataset=dsl.Dataset(uri=str(source)), transformed=dsl.Dataset(uri=str(target)))
-        assert not target.exists()
+    validate_data.python_func(dataset=dsl.Dataset(uri=str(target)), contract=SONG_PROPERTIES)
+    assert "The song properties keep the data contract: 300 rows" in capsys.readouterr().out
 
 
 # ---- the pipelines in the local lab ------------------------------------------------------------
@@ -349,23 +362,32 @@ def test_a_run_with_changed_data_pushes_one_commit_with_the_new_md5(lab, bad_fil
     clone = lab.clone(tmp_path / "repo")
     assert len(lab.git("rev-list", f"{before}..main", cwd=clone).split()) == 1
     frame, md5 = read_s3_parquet(lab)
-    assert len(frame) == 300
+    assert len(frame) == 300 and (frame["mood"] == "calm").all(), "extra columns are kept"
     assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
     assert f"files/md5/{md5[:2]}/{md5[2:]}" in lab.objects("data-cache")
     assert not [key for key in lab.objects("data-cache") if key.endswith(".tmp")]
 
 
+def expected_failure(name: str, url: str) -> str:
+    if name in CONTRACT_BREAKS:
+        rules = CONTRACT_BREAKS[name]
+        many = "a rule" if ";" not in rules else f"{rules.count(';') + 1} rules"
+        refusal = f"The song properties break {many} of the data contract: {rules}."
+        return f"The pipeline failed at step validate-data: {refusal}"
+    return f"The pipeline failed at step extract-data: {BAD_INPUTS[name].format(url=url)}"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["missing.parquet", "not_parquet.parquet", "missing_columns.parquet", "empty.parquet"])
+@pytest.mark.parametrize("name", ["missing.parquet", "not_parquet.parquet", "empty.parquet", *CONTRACT_BREAKS])
 def test_bad_input_fails_in_one_sentence_and_changes_nothing(lab, bad_files, name):
-    etag = lab.s3().head_object(Bucket="data", Key=KEY)["ETag"]
-    before = lab.main_commit()
+    """S3's object, git's main and the CT run list are as before: the run stopped before load-data."""
+    data, before, ct_runs = lab.objects("data"), lab.main_commit(), [run.id for run in runs.load_all(lab.home)]
     result = lab.run_script(WITH_DVC, f"dataset_url={bad_files}/{name}")
     assert result.returncode != 0
-    expected = BAD_INPUTS[name].format(url=bad_files)
-    assert failure_line(result) == f"The pipeline failed at step extract-data: {expected}"
-    assert lab.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
+    assert failure_line(result) == expected_failure(name, bad_files)
+    assert lab.objects("data") == data
     assert lab.main_commit() == before
+    assert [run.id for run in runs.load_all(lab.home)] == ct_runs
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from fetch_data import fetch_data_from_dvc
 from kfp import dsl
 from labtools import Lab
 
+from jukebox.data_contract import FEATURES
 from jukebox.lab import environment, settings
 from jukebox.paths import DATA_PREP
-from jukebox.rankings import FEATURES
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter
 

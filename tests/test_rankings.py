@@ -7,8 +7,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
+from jukebox.data_contract import FEATURES
 from jukebox.paths import DATA_PREP
-from jukebox.rankings import CHART_SIZE, COLUMNS, COUNTRIES, FEATURES, generate_rankings, main, release_column
+from jukebox.rankings import CHART_SIZE, COLUMNS, COUNTRIES, generate_rankings, main, release_column
 
 CHAPTER = "99-data_prep"  # for the report by chapter
 

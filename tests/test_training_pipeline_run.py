@@ -76,5 +76,5 @@ def test_out_of_range_properties_fail_at_validation_and_register_nothing(
             properties_url=f"{small_data_url}/bad_energy.parquet",
         )
     assert failure.value.step == "validate-data"
-    assert failure.value.reason.startswith("The dataset fails 1 data checks: energy: in_range(0.0, 1.0)")
+    assert failure.value.reason.startswith("The training data break a rule of the data contract: energy must be ≤ 1: ")
     assert MlflowClient(mlflow_registry).search_model_versions() == []

@@ -1,10 +1,11 @@
 """Extract, transform, load: the song properties from a URL into ``s3://data`` (chapters 5 and 7).
 
-Every check happens before anything is written to S3, so a bad ``dataset_url`` changes nothing.
+Every check happens before anything is written to S3, so a bad ``dataset_url`` changes nothing:
+extract refuses what is not a readable parquet with rows, and the pipelines run the data-contract
+step (``jukebox/components/validation.py``) between transform and load.
 ``load_data`` reads the S3 connection from the variables of the cluster secret
 ``aws-connection-data`` (``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``, …); the local lab exports the
-same names. The required columns are written out in each component because KFP copies only a
-component's own source into its pod.
+same names.
 """
 
 from kfp.dsl import Dataset, Input, Output, component
@@ -14,15 +15,17 @@ from jukebox.pins import BASE_IMAGE, pinned
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests"))
 def extract_data(dataset_url: str, dataset: Output[Dataset]):
-    """Download the song properties parquet at ``dataset_url`` and check it is usable."""
+    """Download the song properties parquet at ``dataset_url``: a readable parquet with rows.
+
+    Args:
+        dataset_url: where the parquet is (an http(s) URL).
+        dataset: the downloaded songs, with their URL and md5 in its metadata.
+    """
     import hashlib
     import io
 
     import pandas as pd
     import requests
-
-    required = ["spotify_id", "is_explicit", "duration_ms", "danceability", "energy", "key", "loudness", "mode"]
-    required += ["speechiness", "acousticness", "instrumentalness", "liveness", "valence", "tempo"]
 
     try:
         response = requests.get(dataset_url, timeout=120)
@@ -36,10 +39,6 @@ def extract_data(dataset_url: str, dataset: Output[Dataset]):
         songs = pd.read_parquet(io.BytesIO(response.content))
     except Exception:
         raise RuntimeError(f"The song properties at {dataset_url} are not a parquet file.") from None
-    columns = {str(column).lower() for column in songs.columns}
-    missing = [column for column in required if column not in columns]
-    if missing:
-        raise RuntimeError(f"The song properties at {dataset_url} lack the columns {', '.join(missing)}.")
     if songs.empty:
         raise RuntimeError(f"The song properties at {dataset_url} have no rows.")
     print(f"Downloaded {len(songs):,} songs from {dataset_url}.")
@@ -51,11 +50,13 @@ def extract_data(dataset_url: str, dataset: Output[Dataset]):
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow"))
 def transform_data(dataset: Input[Dataset], transformed: Output[Dataset]):
-    """Lower-case the column names; check the columns and that ``spotify_id`` is present and unique."""
-    import pandas as pd
+    """Lower-case the column names (the contract step checks the columns and the ids after this).
 
-    required = ["spotify_id", "is_explicit", "duration_ms", "danceability", "energy", "key", "loudness", "mode"]
-    required += ["speechiness", "acousticness", "instrumentalness", "liveness", "valence", "tempo"]
+    Args:
+        dataset: the extracted songs.
+        transformed: the same songs, column names in lower case.
+    """
+    import pandas as pd
 
     songs = pd.read_parquet(dataset.path)
     songs.columns = [str(column).lower() for column in songs.columns]
@@ -64,14 +65,6 @@ def transform_data(dataset: Input[Dataset], transformed: Output[Dataset]):
         raise RuntimeError(
             f"The song properties have columns that differ only by case: {', '.join(duplicated_columns)}."
         )
-    missing = [column for column in required if column not in songs.columns]
-    if missing:
-        raise RuntimeError(f"The song properties lack the columns {', '.join(missing)}.")
-    if songs["spotify_id"].isna().any():
-        raise RuntimeError(f"{songs['spotify_id'].isna().sum()} songs have no spotify_id.")
-    repeated = songs["spotify_id"][songs["spotify_id"].duplicated()].unique()
-    if len(repeated):
-        raise RuntimeError(f"{len(repeated)} spotify_id values appear more than once, e.g. {repeated[0]}.")
     songs.to_parquet(transformed.path, index=False)
     transformed.metadata.update({**dataset.metadata, "rows": len(songs), "columns": list(songs.columns)})
     print(f"Transformed {len(songs):,} songs; columns: {', '.join(songs.columns)}.")
