@@ -53,7 +53,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "jukebox.lab", "up"], env=env, check=True, capture_output=True)
         lab = settings.load(scratch / "lab")
         lab_env = {**env, **environment.lab_environment(lab)}
-        creds = settings.credentials(lab)["s3"]
+        creds = settings.s3_keys(lab)
         s3 = boto3.client(
             "s3",
             endpoint_url=lab.url("s3"),

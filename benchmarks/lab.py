@@ -7,7 +7,9 @@ In a fresh lab folder on free ports it measures and prints:
 - push → CT start: from ``git push`` to the CT run being marked running (the push event
   travelling through the post-receive hook to the controller's queue);
 - S3 put + get of a 100 MB object (seeded random bytes) against a local disk copy there and
-  back, and their ratio.
+  back, and their ratio;
+- what a participant's own S3 costs: ``up --user user2`` on the running lab (it starts one more
+  SeaweedFS server) and the resident memory of each participant's server.
 The lab is stopped and its folder removed at the end.
 """
 
@@ -32,6 +34,15 @@ def cli(env: dict, *args: str) -> str:
     return subprocess.run(
         [sys.executable, "-m", "jukebox.lab", *args], env=env, check=True, capture_output=True, text=True
     ).stdout
+
+
+def resident_mib(home: Path, service: str) -> float:
+    """Resident memory of a lab service's process (its pid file in ``run/``), in MiB."""
+    pid = json.loads((home / "run" / f"{service}.pid").read_text())["pid"]
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -67,8 +78,8 @@ def main() -> None:
         s3 = boto3.client(
             "s3",
             endpoint_url=lab.url("s3"),
-            aws_access_key_id=creds["s3"]["access_key"],
-            aws_secret_access_key=creds["s3"]["secret_key"],
+            aws_access_key_id=settings.s3_keys(lab)["access_key"],
+            aws_secret_access_key=settings.s3_keys(lab)["secret_key"],
             region_name="us-east-1",
         )
         started = time.perf_counter()
@@ -80,6 +91,20 @@ def main() -> None:
         shutil.copyfile(payload, scratch / "copy.bin")
         shutil.copyfile(scratch / "copy.bin", scratch / "copy-back.bin")
         disk_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        cli(env, "up", "--user", "user2")
+        second_participant = time.perf_counter() - started
+        lab = settings.load(home)
+        keys = settings.s3_keys(lab, "user2")
+        boto3.client(
+            "s3",
+            endpoint_url=lab.s3_url("user2"),
+            aws_access_key_id=keys["access_key"],
+            aws_secret_access_key=keys["secret_key"],
+            region_name="us-east-1",
+        ).create_bucket(Bucket="data")
+        memory = {name: resident_mib(home, name) for name in ("s3", "s3-user2")}
     finally:
         subprocess.run([sys.executable, "-m", "jukebox.lab", "down"], env=env, capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -91,6 +116,10 @@ def main() -> None:
     print(
         f"100 MB put+get: S3 {s3_seconds:.2f} s ({2 * SIZE / s3_seconds / 1e6:.0f} MB/s), "
         f"disk copy {disk_seconds:.2f} s; ratio {s3_seconds / disk_seconds:.1f}x"
+    )
+    print(
+        f"a second participant's S3:       up --user user2 {second_participant:.1f} s; resident memory "
+        f"{memory['s3']:.0f} MiB (user1's, after 100 MB) and {memory['s3-user2']:.0f} MiB (user2's, one bucket)"
     )
 
 

@@ -60,11 +60,12 @@ class Lab:
         assert pushed.returncode == 0, pushed.stderr
         return self.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
 
-    def s3(self, secret: str | None = None):
-        creds = settings.credentials(self.settings)["s3"]
+    def s3(self, secret: str | None = None, user: str = "user1", keys_of: str | None = None):
+        """A client of ``user``'s S3, with the keys of ``keys_of`` (by default ``user``'s own)."""
+        creds = settings.s3_keys(self.settings, keys_of or user)
         return boto3.client(
             "s3",
-            endpoint_url=self.settings.url("s3"),
+            endpoint_url=self.settings.s3_url(user),
             aws_access_key_id=creds["access_key"],
             aws_secret_access_key=secret or creds["secret_key"],
             region_name="us-east-1",

@@ -6,6 +6,7 @@ unchanged, change the data, try bad inputs, race another push.
 """
 
 import hashlib
+import io
 import os
 import random
 import shutil
@@ -247,7 +248,10 @@ class Lab:
 
     @property
     def repo_url(self) -> str:
-        return f"{self.settings.git_url}/user1/jukebox.git"
+        return self.repo_url_of("user1")
+
+    def repo_url_of(self, user: str) -> str:
+        return f"{self.settings.git_url}/{user}/jukebox.git"
 
     def run_script(self, script: str, *sets: str) -> subprocess.CompletedProcess:
         command = [sys.executable, script, "--local", *[arg for value in sets for arg in ("--set", value)]]
@@ -255,23 +259,23 @@ class Lab:
         self.outputs += [result.stdout, result.stderr]
         return result
 
-    def s3(self):
-        creds = settings.credentials(self.settings)["s3"]
+    def s3(self, user: str = "user1"):
+        creds = settings.s3_keys(self.settings, user)
         return boto3.client(
             "s3",
-            endpoint_url=self.settings.url("s3"),
+            endpoint_url=self.settings.s3_url(user),
             aws_access_key_id=creds["access_key"],
             aws_secret_access_key=creds["secret_key"],
             region_name=settings.REGION,
         )
 
-    def objects(self, bucket: str) -> dict[str, tuple]:
-        listed = self.s3().list_objects_v2(Bucket=bucket).get("Contents", [])
+    def objects(self, bucket: str, user: str = "user1") -> dict[str, tuple]:
+        listed = self.s3(user).list_objects_v2(Bucket=bucket).get("Contents", [])
         return {item["Key"]: (item["ETag"], item["Size"], item["LastModified"]) for item in listed}
 
-    def git(self, *args: str, cwd: Path | None = None) -> str:
-        password = settings.credentials(self.settings)["git"]["user1"]
-        env = {**clean_environment(), **ct.git_auth_env("user1", password)}
+    def git(self, *args: str, cwd: Path | None = None, user: str = "user1") -> str:
+        password = settings.credentials(self.settings)["git"][user]
+        env = {**clean_environment(), **ct.git_auth_env(user, password)}
         env.update(GIT_AUTHOR_NAME="participant", GIT_AUTHOR_EMAIL="p@example.com")
         env.update(GIT_COMMITTER_NAME="participant", GIT_COMMITTER_EMAIL="p@example.com")
         result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
@@ -282,17 +286,25 @@ class Lab:
         self.git("clone", "--quiet", self.repo_url, str(target))
         return target
 
-    def main_commit(self) -> str:
-        return self.git("ls-remote", self.repo_url, "refs/heads/main").split()[0]
+    def clone_of(self, user: str) -> Path:
+        target = self.home.parent / f"{user}-clone"
+        shutil.rmtree(target, ignore_errors=True)
+        self.git("clone", "--quiet", self.repo_url_of(user), str(target), user=user)
+        return target
+
+    def main_commit(self, user: str = "user1") -> str:
+        return self.git("ls-remote", self.repo_url_of(user), "refs/heads/main", user=user).split()[0]
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    """A lab with two participants, each with the buckets chapter 5 declares in their own S3."""
     lab = Lab(tmp_path_factory.mktemp("lab") / "home")
-    lab.cli("up")
+    lab.cli("up", "--user", "user1", "--user", "user2")
     try:
-        for bucket in ("data", "data-cache"):
-            lab.s3().create_bucket(Bucket=bucket)
+        for user in ("user1", "user2"):
+            for bucket in ("data", "data-cache"):
+                lab.s3(user).create_bucket(Bucket=bucket)
         yield lab
     finally:
         subprocess.run([sys.executable, "-m", "jukebox.lab", "down"], env=lab.env, capture_output=True, timeout=600)
@@ -303,8 +315,6 @@ def failure_line(result: subprocess.CompletedProcess) -> str:
 
 
 def read_s3_parquet(lab: Lab) -> tuple[pd.DataFrame, str]:
-    import io
-
     body = lab.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
     return pd.read_parquet(io.BytesIO(body)), hashlib.md5(body).hexdigest()
 
@@ -460,6 +470,37 @@ def test_two_concurrent_versioning_runs_push_the_new_data_once(lab, lab_variable
     clone = lab.clone(tmp_path / "repo")
     assert lab.git("rev-list", f"{before}..main", cwd=clone).split() == list(pushed), "one new commit"
     assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
+
+
+@pytest.mark.slow
+def test_two_participants_running_the_data_pipeline_each_find_only_their_own_data(lab, bad_files):
+    """user2 runs the pipeline in the same lab, with other data: their S3 and repo change, user1's do not."""
+    user1_data, user1_cache, user1_main = lab.objects("data"), lab.objects("data-cache"), lab.main_commit()
+    script = str(CHAPTER_5 / WITH_DVC)
+    parameters = [
+        "--param",
+        f"dataset_url={bad_files}/changed.parquet",
+        "--param",
+        f"repo_url={lab.repo_url_of('user2')}",
+    ]
+    lab.cli(
+        "runs",
+        "start",
+        "data-pipeline-with-dvc-adhoc-run",
+        "--script",
+        script,
+        "--user",
+        "user2",
+        "--wait",
+        *parameters,
+    )
+
+    body = lab.s3("user2").get_object(Bucket="data", Key=KEY)["Body"].read()
+    assert len(pd.read_parquet(io.BytesIO(body))) == 300, "user2's data is in user2's S3"
+    assert lab.objects("data") == user1_data and lab.objects("data-cache") == user1_cache, "user1's S3 is untouched"
+    assert lab.main_commit() == user1_main
+    tracked = lab.git("show", f"{lab.main_commit('user2')}:{DVC_FILE}", cwd=lab.clone_of("user2"), user="user2")
+    assert yaml.safe_load(tracked)["outs"][0]["md5"] == hashlib.md5(body).hexdigest()
 
 
 @pytest.mark.slow

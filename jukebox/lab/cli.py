@@ -73,14 +73,15 @@ def _core(lab: settings.LabSettings) -> list[services.Service]:
 
 def up(options) -> None:
     try:
-        overrides = settings.parse_port_overrides(options.port)
+        lab = settings.create_or_update(settings.parse_port_overrides(options.port), options.user)
     except ValueError as error:
         raise LabError(str(error)) from None
-    lab = settings.create_or_update(overrides, options.user)
     if _start(lab, _core(lab)):
         print("The lab is up.")
     else:
         print("The lab was already up: nothing started.")
+    if options.user:  # a controller that was already running learns of new participants
+        _post(f"{lab.git_url}/api/participants", {})
     status(options)
 
 

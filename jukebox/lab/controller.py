@@ -6,6 +6,8 @@ One process, started by ``lab up``, on the lab's git port:
 - ``POST /hooks/push``: Gitea-style push events from the repos' post-receive hook. A push to
   ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it;
 - ``POST /api/runs``: an ad-hoc run of a pipeline script (``runs start``);
+- ``POST /api/participants``: read the lab's settings again after ``up --user`` added participants
+  to the running lab, and give the new ones their repos, git password and buckets;
 - ``/raw/<file>``: the files of ``99-data_prep/`` (the stand-in for GitHub raw URLs);
 - ``/health``.
 
@@ -50,6 +52,7 @@ class Controller:
         self.repos = lab.home / "git"
         self.work: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
+        self.passwords = dict(settings.credentials(lab)["git"])  # the git server reads this very dict
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -87,6 +90,13 @@ class Controller:
             threading.Thread(target=gitops.reconcile, args=(self.lab, user, repo, event["after"]), daemon=True).start()
             return {"reconcile": f"{user}/mlops-gitops@{event['after'][:7]}"}
         return {"ignored": f"no automation for {name}"}
+
+    def add_participants(self) -> dict:
+        """``up --user`` on a running lab: the new participants get their repos, password and buckets."""
+        self.lab = settings.load(self.lab.home)
+        self.passwords.update(settings.credentials(self.lab)["git"])
+        self.prepare_repos()
+        return {"users": self.lab.users}
 
     def start_run(self, request: dict) -> dict:
         """An ad-hoc run of a pipeline script (the dashboard's "create run"), queued like any run."""
@@ -137,6 +147,9 @@ class Controller:
                 except (ValueError, KeyError) as error:
                     return respond(start_response, "400 Bad Request", f"{error}\n".encode())
                 return respond(start_response, "202 Accepted", json.dumps(answer).encode(), "application/json")
+            if path == "/api/participants" and method == "POST":
+                answer = self.add_participants()
+                return respond(start_response, "200 OK", json.dumps(answer).encode(), "application/json")
             if path.startswith("/raw/") and method in ("GET", "HEAD"):
                 return self.raw(path.removeprefix("/raw/"), start_response)
             return git_app(environ, start_response)
@@ -164,7 +177,7 @@ def main() -> None:
     controller = Controller(lab)
     controller.fail_interrupted_runs()
     controller.prepare_repos()
-    git_app = gitserver.make_app(controller.repos, settings.credentials(lab)["git"])
+    git_app = gitserver.make_app(controller.repos, controller.passwords)
     server = gitserver.serve(controller.app(git_app), "127.0.0.1", lab.ports["git"])
     for target in (controller.worker, controller.scheduler):
         threading.Thread(target=target, daemon=True).start()

@@ -19,12 +19,14 @@ ENV_KEYS = (
 
 
 def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[str, str]:
+    """``user``'s variables: their own S3 (endpoint and keys), their git credentials, the lab's URLs."""
     creds = settings.credentials(lab)
     user = user or lab.default_user
+    keys = settings.s3_keys(lab, user)
     return {
-        "AWS_S3_ENDPOINT": lab.url("s3"),
-        "AWS_ACCESS_KEY_ID": creds["s3"]["access_key"],
-        "AWS_SECRET_ACCESS_KEY": creds["s3"]["secret_key"],
+        "AWS_S3_ENDPOINT": lab.s3_url(user),
+        "AWS_ACCESS_KEY_ID": keys["access_key"],
+        "AWS_SECRET_ACCESS_KEY": keys["secret_key"],
         "AWS_DEFAULT_REGION": settings.REGION,
         "AWS_S3_BUCKET": "pipeline",
         "username": user,

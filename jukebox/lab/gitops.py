@@ -62,8 +62,8 @@ def reconcile(lab: settings.LabSettings, user: str, bare_repo: Path, commit: str
         apply_feature_changes = ct.get("apply_feature_changes", False)
         if not isinstance(apply_feature_changes, bool):
             raise ValueError(f"{CT_CONFIG}: apply_feature_changes must be true or false.")
-        creds = settings.credentials(lab)["s3"]
-        created = s3.ensure_buckets(lab.url("s3"), creds["access_key"], creds["secret_key"], buckets)
+        keys = settings.s3_keys(lab, user)  # the participant's own S3: their buckets appear there only
+        created = s3.ensure_buckets(lab.s3_url(user), keys["access_key"], keys["secret_key"], buckets)
     except ValueError as error:
         report.update(status="failed", message=str(error))
     else:

@@ -23,37 +23,45 @@ class Service:
     extra_environment: Callable[[dict[str, str]], dict[str, str]] | None = None
 
 
-def s3_ports(lab: settings.LabSettings) -> s3.S3Ports:
-    p = lab.ports
+def s3_ports(lab: settings.LabSettings, user: str | None = None) -> s3.S3Ports:
+    """The ports of ``user``'s S3 server (``settings.S3_PORT_NAMES`` order: s3, master, volume, filer, grpc…)."""
+    p = [lab.ports[name] for name in lab.s3_port_names(user or lab.default_user)]
     return s3.S3Ports(
-        s3=p["s3"],
-        master=p["s3-master"],
-        volume=p["s3-volume"],
-        filer=p["s3-filer"],
-        master_grpc=p["s3-master-grpc"],
-        volume_grpc=p["s3-volume-grpc"],
-        filer_grpc=p["s3-filer-grpc"],
-        s3_grpc=p["s3-grpc"],
+        s3=p[0],
+        master=p[1],
+        volume=p[2],
+        filer=p[3],
+        master_grpc=p[4],
+        volume_grpc=p[5],
+        filer_grpc=p[6],
+        s3_grpc=p[7],
+    )
+
+
+def s3_service(lab: settings.LabSettings, user: str) -> Service:
+    """``user``'s own S3 server: their buckets, their keys (``s3`` for the first participant, ``s3-<user>`` else)."""
+    name = "s3" if user == lab.default_user else f"s3-{user}"
+    keys = settings.s3_keys(lab, user)
+    identities = lab.home / f"{name}-identities.json"
+    s3.write_identities(identities, keys["access_key"], keys["secret_key"])
+    (lab.home / name).mkdir(parents=True, exist_ok=True)
+    url = lab.s3_url(user)
+    return Service(
+        name,
+        lab.s3_port_names(user),
+        s3.weed_command(lab.home / name, s3_ports(lab, user), identities),
+        lambda: s3.s3_healthy(url),
+        url,
+        name,
     )
 
 
 def services(lab: settings.LabSettings) -> list[Service]:
-    """In start order: S3 and the registry first, then the controller (it creates buckets)."""
+    """In start order: each participant's S3 and the registry first, then the controller (it creates buckets)."""
     home = lab.home
-    creds = settings.credentials(lab)["s3"]
-    identities = home / "s3-identities.json"
-    s3.write_identities(identities, creds["access_key"], creds["secret_key"])
-    (home / "s3").mkdir(parents=True, exist_ok=True)
     (home / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
     return [
-        Service(
-            "s3",
-            [name for name in settings.PORT_OFFSETS if name.startswith("s3")],
-            s3.weed_command(home / "s3", s3_ports(lab), identities),
-            lambda: s3.s3_healthy(lab.url("s3")),
-            lab.url("s3"),
-            "s3",
-        ),
+        *(s3_service(lab, user) for user in lab.users),
         Service(
             "mlflow",
             ["mlflow"],

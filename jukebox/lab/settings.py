@@ -30,6 +30,11 @@ PORT_OFFSETS = {
 }
 DEFAULT_USER = "user1"
 REGION = "us-east-1"
+# Each participant has an S3 server of their own, as on the cluster (a MinIO in each namespace):
+# the first participant's uses the ``s3*`` ports above; participant n (n = 1…7) uses
+# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 100.
+S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
+MAX_USERS = 8
 
 
 @dataclass
@@ -44,6 +49,14 @@ class LabSettings:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def s3_port_names(self, user: str) -> list[str]:
+        """The names in ``ports`` of the eight ports of ``user``'s S3 server (``s3`` first)."""
+        return S3_PORT_NAMES if user == self.default_user else [f"{name}@{user}" for name in S3_PORT_NAMES]
+
+    def s3_url(self, user: str | None = None) -> str:
+        """The S3 endpoint of ``user`` (by default the first participant)."""
+        return self.url(self.s3_port_names(user or self.default_user)[0])
 
     @property
     def git_url(self) -> str:
@@ -60,12 +73,12 @@ class LabSettings:
 
 
 def free_port_base(tries: int = 100) -> int:
-    """A base port whose whole block of lab ports is free now (for tests and benchmarks)."""
+    """A base port whose whole block of 100 lab ports is free now (for tests and benchmarks)."""
     from jukebox.lab.process import port_is_free
 
     for _ in range(tries):
         base = random.randrange(20000, 40000, 100)
-        if all(port_is_free(base + offset) for offset in PORT_OFFSETS.values()):
+        if all(port_is_free(base + offset) for offset in range(100)):
             return base
     raise RuntimeError("No free block of ports for a lab between 20000 and 40000.")
 
@@ -75,11 +88,12 @@ def default_ports(base: int) -> dict[str, int]:
 
 
 def parse_port_overrides(values: list[str]) -> dict[str, int]:
-    """``["git=3000", "s3=9000"]`` → ``{"git": 3000, "s3": 9000}``, with clear errors."""
+    """``["git=3000", "s3=9000", "s3@user2=9100"]`` → ``{"git": 3000, …}``, with clear errors."""
     overrides = {}
     for value in values:
         name, _, number = value.partition("=")
-        if name not in PORT_OFFSETS:
+        service, at, user = name.partition("@")
+        if name not in PORT_OFFSETS and not (at and user and service in S3_PORT_NAMES):
             raise ValueError(f"Unknown service {name!r} in --port; choose one of {', '.join(PORT_OFFSETS)}.")
         if not number.isdigit() or not 1024 <= int(number) <= 65535:
             raise ValueError(f"--port {value}: give a port number between 1024 and 65535.")
@@ -106,10 +120,16 @@ def create_or_update(port_overrides: dict[str, int], users: list[str] | None, ho
     if settings is None:
         base = int(os.environ.get("JUKEBOX_LAB_PORT_BASE", DEFAULT_PORT_BASE))
         settings = LabSettings(home=home, ports=default_ports(base))
-    settings.ports.update(port_overrides)
+    base = settings.ports["git"] - PORT_OFFSETS["git"]  # before --port moves git: the block stays where it is
     for user in users or []:
         if user not in settings.users:
+            if len(settings.users) == MAX_USERS:
+                raise ValueError(f"A lab holds at most {MAX_USERS} participants: start another lab for {user}.")
             settings.users.append(user)
+    for number, user in enumerate(settings.users[1:], start=1):
+        for offset, name in enumerate(settings.s3_port_names(user)):
+            settings.ports.setdefault(name, base + 20 + 10 * number + offset)
+    settings.ports.update(port_overrides)
     home.mkdir(parents=True, exist_ok=True)
     data = {key: value for key, value in asdict(settings).items() if key != "home"}
     (home / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -119,16 +139,20 @@ def create_or_update(port_overrides: dict[str, int], users: list[str] | None, ho
 def credentials(settings: LabSettings) -> dict:
     """The lab's generated credentials, created on first use, stored with mode 0600.
 
-    ``{"s3": {"access_key", "secret_key"}, "git": {user: password}}``
+    ``{"s3": {user: {"access_key", "secret_key"}}, "git": {user: password}}``: each participant
+    has their own S3 keys (for their own S3 server) and their own git password.
     """
     path = settings.home / "credentials.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    if "s3" not in data:
-        data["s3"] = {"access_key": "lab-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(30)}
+    if "access_key" in data.get("s3", {}):  # a lab made when all participants shared one S3
+        data["s3"] = {settings.default_user: data["s3"]}
         changed = True
-    git = data.setdefault("git", {})
+    keys, git = data.setdefault("s3", {}), data.setdefault("git", {})
     for user in settings.users:
+        if user not in keys:
+            keys[user] = {"access_key": "lab-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(30)}
+            changed = True
         if user not in git:
             git[user] = secrets.token_urlsafe(18)
             changed = True
@@ -139,7 +163,22 @@ def credentials(settings: LabSettings) -> dict:
     return data
 
 
+def s3_keys(settings: LabSettings, user: str | None = None) -> dict[str, str]:
+    """``{"access_key", "secret_key"}`` of ``user``'s S3 (by default the first participant's)."""
+    return credentials(settings)["s3"][user or settings.default_user]
+
+
 def secret_values(settings: LabSettings) -> list[str]:
-    """Every generated secret: what must never appear in a log, a file we write, or an error."""
+    """Every generated secret: what must never appear in a log, a file we write, or an error.
+
+    The S3 secret keys, the git passwords and the workbench's token. An S3 access key ID is not
+    among them: like a user name it travels in clear in every request's Authorization header, and
+    an S3 server logs the ID of the keys it refuses (SeaweedFS does, as MinIO and AWS do).
+    """
     data = credentials(settings)
-    return [data["s3"]["secret_key"], data["s3"]["access_key"], *data["git"].values()]
+    token = settings.home / "jupyter" / "token"
+    return [
+        *(keys["secret_key"] for keys in data["s3"].values()),
+        *data["git"].values(),
+        *([token.read_text().strip()] if token.exists() else []),
+    ]

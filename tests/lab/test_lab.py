@@ -87,6 +87,44 @@ def test_s3_has_the_declared_buckets_and_refuses_wrong_keys(lab):
         lab.s3(secret="wrong-secret").list_buckets()
 
 
+def test_each_participant_has_their_own_s3_with_the_same_bucket_names(lab):
+    one, two = lab.exports("user1"), lab.exports("user2")
+    for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert one[name] != two[name]
+    assert two["AWS_S3_ENDPOINT"] == lab.settings.s3_url("user2")
+    line = next(line for line in lab.cli("status").stdout.splitlines() if line.startswith("s3-user2"))
+    assert two["AWS_S3_ENDPOINT"] in line and "healthy" in line
+    for user in ("user1", "user2"):  # the buckets every participant gets, by the same names
+        assert {"pipeline", "models"} <= {bucket["Name"] for bucket in lab.s3(user=user).list_buckets()["Buckets"]}
+    lab.s3(user="user2").put_object(Bucket="pipeline", Key="whose.txt", Body=b"user2's")
+    with pytest.raises(ClientError):
+        lab.s3(user="user1").head_object(Bucket="pipeline", Key="whose.txt")
+    lab.s3(user="user2").delete_object(Bucket="pipeline", Key="whose.txt")
+
+
+@pytest.mark.parametrize(("user", "keys_of"), [("user2", "user1"), ("user1", "user2")])
+def test_a_participants_keys_are_refused_on_another_participants_s3(lab, user, keys_of):
+    intruder = lab.s3(user=user, keys_of=keys_of)
+    for attempt in (
+        intruder.list_buckets,
+        lambda: intruder.list_objects_v2(Bucket="pipeline"),
+        lambda: intruder.put_object(Bucket="pipeline", Key="x", Body=b"x"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_participant_added_to_the_running_lab_gets_their_repos_and_own_s3(lab, tmp_path):
+    added = lab.cli("up", "--user", "user3")
+    assert "Started s3-user3" in added.stdout
+    clone = lab.clone("jukebox", tmp_path / "user3-jukebox", user="user3")
+    assert (clone / "README.md").exists()
+    buckets = {bucket["Name"] for bucket in lab.s3(user="user3").list_buckets()["Buckets"]}
+    assert {"pipeline", "models"} <= buckets and "data" not in buckets
+    assert lab.exports("user3")["AWS_S3_ENDPOINT"] == lab.settings.s3_url("user3")
+
+
 def test_git_refuses_wrong_credentials(lab, tmp_path):
     result = lab.git("clone", f"{lab.settings.git_url}/user1/jukebox.git", str(tmp_path / "c"), password="wrong")
     assert result.returncode != 0 and not (tmp_path / "c").exists()
@@ -126,6 +164,7 @@ def test_a_gitops_push_adding_buckets_creates_them(lab, tmp_path):
     assert {"data", "data-cache"} <= names
     report = json.loads((lab.home / "gitops" / "user1.json").read_text())
     assert report["status"] == "synced" and report["created"] == ["data", "data-cache"]
+    assert "data" not in {bucket["Name"] for bucket in lab.s3(user="user2").list_buckets()["Buckets"]}, "user1's only"
 
 
 def test_a_schedule_fires_every_interval_with_its_parameters(lab, tmp_path):
