@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser workshop workbench test lint format benchmark clean
+.PHONY: setup browser workshop workbench test test-fast lint format benchmark clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The quick part: lint and every test that needs neither a lab nor a whole pipeline run.
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -m "not slow and not lab"
 
 lint: setup
 	$(VENV)/bin/ruff check .

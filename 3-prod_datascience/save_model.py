@@ -118,7 +118,9 @@ def push_to_model_registry(
         client.update_model_version(
             model_name, str(registered), description=f"{model_name} {version}, accuracy {accuracy:.4f}"
         )
-        print(f"Registered {model_name} version {registered} in MLflow (run {run.info.run_id}).")
+        print(
+            f"Registered {model_name} version {registered} in MLflow (accuracy {accuracy:.6f}, run {run.info.run_id})."
+        )
         return
 
     # On the cluster: the Kubeflow Model Registry, as the workshop uses it.

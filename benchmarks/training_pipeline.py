@@ -8,13 +8,11 @@ and the training's) in a fresh lab folder and prints:
 - the wall time of the whole run;
 - the steps' own work: for each step, from the moment kfp's executor loads the step's code to
   the moment it writes the step's outputs (imports, reading, training, writing);
-- the rest, "outside the steps": process start-up, the pip check of the pinned packages, kfp's
-  executor start-up and orchestration.
+- the rest, "outside the steps": the one check of the pins, each step's process start-up,
+  kfp's executor start-up and orchestration.
 """
 
 import argparse
-import contextlib
-import io
 import re
 import sys
 import tempfile
@@ -33,16 +31,6 @@ from jukebox.paths import DATA_PREP  # noqa: E402
 from jukebox.rankings import CI_DAYS, FULL_DAYS, generate_rankings  # noqa: E402
 
 _STAMP = re.compile(r"\[KFP Executor (\S+ \S+) INFO\]: (Loading KFP component|Wrote executor output file)")
-
-
-class _Tee(io.TextIOBase):
-    def __init__(self, console):
-        self.console, self.copy = console, io.StringIO()
-
-    def write(self, text):
-        self.console.write(text)
-        self.copy.write(text)
-        return len(text)
 
 
 def steps_own_seconds(log: str) -> float:
@@ -72,12 +60,10 @@ def run_once(data_folder: Path, rankings_file: str) -> tuple[float, float]:
             "rankings_url": f"{url}/{rankings_file}",
             "properties_url": f"{url}/song_properties.parquet",
         }
-        tee = _Tee(sys.stdout)
         started = time.perf_counter()
-        with contextlib.redirect_stdout(tee):
-            local_run.run(training_pipeline, arguments)
+        log_path = local_run.run(training_pipeline, arguments)
         wall = time.perf_counter() - started
-    return wall, steps_own_seconds(tee.copy.getvalue())
+        return wall, steps_own_seconds(log_path.read_text())
 
 
 def main() -> None:

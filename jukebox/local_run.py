@@ -1,22 +1,25 @@
 """Run a pipeline on this machine with ``kfp.local``: the local-lab side of the play button.
 
-Each task runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``). Its
-``packages_to_install`` are the kit's own pins, so pip finds them satisfied and installs
-nothing. Tasks inherit this process's environment: that is how the lab's credentials reach
-them under the cluster secrets' names. When a task fails, the run stops with that task's own
-error message instead of kfp's generic one.
+Each task runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``) and inherits
+this process's environment: that is how the lab's credentials reach it under the cluster secrets'
+names. The compiled YAML has every step pip-install its pins first (a cluster pod needs them); here
+they are this very environment's, so the run checks them once and starts each step without pip.
+The console shows one line per step; the steps' full output goes to a log file (``verbose``
+echoes it). When a task fails, the run stops with that task's own error message.
 """
 
 import contextlib
-import io
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
-from jukebox import registry
+from jukebox import pins, registry
 from jukebox.data_server import serve_folder
 from jukebox.paths import lab_home
+from jukebox.run_progress import StepProgress
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+(?:Error|Exception)): (.+)$")
@@ -26,24 +29,36 @@ _FAILED_TASK = re.compile(r"Inner task failed: '?([\w-]+)")
 class PipelineFailed(RuntimeError):
     """A local pipeline run failed; ``step`` is the task, ``reason`` that task's own message."""
 
-    def __init__(self, step: str, reason: str):
+    def __init__(self, step: str, reason: str, log_path: Path | None = None):
         super().__init__(f"The pipeline failed at step {step}: {reason}")
-        self.step, self.reason = step, reason
+        self.step, self.reason, self.log_path = step, reason, log_path
 
 
-class _Tee(io.TextIOBase):
-    """Write to the console and keep a copy, to find a failed task's message afterwards."""
+def without_pip_prelude(command: list[str]) -> list[str]:
+    """``sh -c "<pip install the pins> && \"$0\" \"$@\"" sh -ec <run the step> …`` → ``sh -ec <run the step> …``.
 
-    def __init__(self, console):
-        self.console, self.copy = console, io.StringIO()
+    The first three words only install packages and then run the rest; anything else is unchanged.
+    """
+    if command[:2] == ["sh", "-c"] and "pip install" in command[2] and command[2].rstrip().endswith('"$0" "$@"'):
+        return command[3:]
+    return command
 
-    def write(self, text: str) -> int:
-        self.console.write(text)
-        self.copy.write(text)
-        return len(text)
 
-    def flush(self) -> None:
-        self.console.flush()
+@contextlib.contextmanager
+def steps_without_pip():
+    """While a local run lasts, kfp.local starts each step without its pip prelude."""
+    from kfp.local import subprocess_task_handler
+
+    original = subprocess_task_handler.run_local_subprocess
+
+    def run_step(full_command, env_vars=None):
+        return original(without_pip_prelude(full_command), env_vars)
+
+    subprocess_task_handler.run_local_subprocess = run_step
+    try:
+        yield
+    finally:
+        subprocess_task_handler.run_local_subprocess = original
 
 
 def local_environment() -> dict[str, str]:
@@ -59,33 +74,50 @@ def local_environment() -> dict[str, str]:
 def failure_reason(output: str) -> str:
     """The last error message a task printed (its exception), without the traceback."""
     reasons = [match.group(1) for line in output.splitlines() if (match := _ERROR_LINE.match(_ANSI.sub("", line)))]
-    return reasons[-1] if reasons else "see the task's log above."
+    return reasons[-1] if reasons else "see the full log."
 
 
-def run(pipeline_func: Callable, arguments: dict, data_files: dict[str, str] | None = None) -> None:
-    """Run ``pipeline_func`` here; ``data_files`` maps URL parameters to files of 99-data_prep/."""
+def run(
+    pipeline_func: Callable, arguments: dict, data_files: dict[str, str] | None = None, verbose: bool = False
+) -> Path:
+    """Run ``pipeline_func`` here and return the path of its full log.
+
+    Args:
+        pipeline_func: the ``@dsl.pipeline`` function.
+        arguments: its parameters.
+        data_files: URL parameters to point at files of ``99-data_prep/`` (served over HTTP).
+        verbose: echo the steps' full output to the console, not only to the log.
+    """
     from kfp import local
 
     from jukebox.lab.environment import running_lab_environment
 
+    pins.check_environment()  # once per run, instead of a pip check in every step
     # Variables already set win; then the lab's, when it is up; else a registry file in the lab folder.
     defaults = running_lab_environment() or ({} if "MLFLOW_TRACKING_URI" in os.environ else local_environment())
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(lab_home() / "pipeline-root"))
-    before = registry.model_versions()
-    tee = _Tee(sys.stdout)
+    name = getattr(pipeline_func, "name", "pipeline")
+    log_path = lab_home() / "logs" / "pipelines" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.log"
+    progress = StepProgress(sys.stdout, log_path, verbose)
+    progress.say(f"Running {name} on this machine (kfp.local); full log: {log_path}")
+    started = time.monotonic()
     raw_url = os.environ.get("JUKEBOX_RAW_URL")
-    with contextlib.nullcontext(raw_url) if raw_url else serve_folder() as data_url:
-        urls = {parameter: f"{data_url}/{file}" for parameter, file in (data_files or {}).items()}
-        try:
-            with contextlib.redirect_stdout(tee):
+    try:
+        with contextlib.nullcontext(raw_url) if raw_url else serve_folder() as data_url:
+            urls = {parameter: f"{data_url}/{file}" for parameter, file in (data_files or {}).items()}
+            with contextlib.redirect_stdout(progress), steps_without_pip():
                 pipeline_func(**{**arguments, **urls})
-        except RuntimeError as error:
-            failed = _FAILED_TASK.search(_ANSI.sub("", str(error)))
-            raise PipelineFailed(
-                failed.group(1) if failed else "unknown", failure_reason(tee.copy.getvalue())
-            ) from None
-    print(f"Pipeline succeeded; task outputs are under {lab_home() / 'pipeline-root'}.")
-    for line in registry.describe_new_versions(before):
+    except RuntimeError as error:
+        failed = _FAILED_TASK.search(_ANSI.sub("", str(error)))
+        progress.say(f"Failed after {time.monotonic() - started:.0f} s; full log: {log_path}")
+        step, reason = failed.group(1) if failed else "unknown", failure_reason(progress.copy.getvalue())
+        raise PipelineFailed(step, reason, log_path) from None
+    finally:
+        progress.close()
+    seconds = time.monotonic() - started
+    print(f"Pipeline succeeded in {seconds:.0f} s; task outputs are under {lab_home() / 'pipeline-root'}.")
+    for line in registry.registered_versions(progress.copy.getvalue()):
         print(line)
+    return log_path

@@ -7,6 +7,7 @@ environment) finds everything already satisfied and changes nothing.
 
 import re
 from functools import cache
+from importlib import metadata
 
 from jukebox.paths import REQUIREMENTS
 
@@ -39,3 +40,23 @@ def pinned(*names: str) -> list[str]:
     if missing:
         raise KeyError(f"Pin {', '.join(missing)} in requirements.txt before using it in a component.")
     return [pins[_normalize(name)] for name in names]
+
+
+def check_environment() -> None:
+    """Fail in one sentence when this environment's packages differ from the pins.
+
+    A local run starts its steps without their pip prelude (they would install nothing): this
+    one check, per run, is what makes that safe.
+    """
+    drift = []
+    for requirement in _pins().values():
+        name, version = requirement.split("==")
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != version:
+            drift.append(f"{name} {installed} (pinned {version})")
+    if drift:
+        shown = ", ".join(drift[:5]) + (f" and {len(drift) - 5} more" if len(drift) > 5 else "")
+        raise RuntimeError(f"This environment differs from requirements.txt: {shown}; run `make setup`.")

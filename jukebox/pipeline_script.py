@@ -110,6 +110,7 @@ def run_pipeline_script(
     parser = argparse.ArgumentParser(description=(pipeline_func.description or "").strip() or None)
     parser.add_argument("--compile", action="store_true", help=f"only write {yaml_path.name}")
     parser.add_argument("--local", action="store_true", help="run on this machine even in a cluster workbench")
+    parser.add_argument("--verbose", action="store_true", help="a local run also shows the steps' full output")
     parser.add_argument(
         "--set",
         action="append",
@@ -128,6 +129,6 @@ def run_pipeline_script(
         cluster.submit(pipeline_func, arguments, experiment_name)
     else:
         try:
-            local_run.run(pipeline_func, arguments, data_files)
+            local_run.run(pipeline_func, arguments, data_files, verbose=options.verbose)
         except local_run.PipelineFailed as failure:
             raise SystemExit(str(failure)) from None

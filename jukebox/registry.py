@@ -1,30 +1,18 @@
-"""Read the local model registry (MLflow): what a run registered, and its lineage."""
+"""Say where a local run's registered model is: the registry's UI, or its SQLite file."""
 
 import os
+import re
+
+# What the registration step prints (3-prod_datascience/save_model.py) when it registers in MLflow.
+_REGISTERED = re.compile(r"^\s*Registered (\S+) version (\d+) in MLflow \(accuracy ([\d.]+)", re.MULTILINE)
 
 
-def _client():
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
-
-
-def model_versions() -> set[tuple[str, str]]:
-    """Every (model name, version) in the registry; empty when none is configured."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        return set()
-    return {(version.name, version.version) for version in _client().search_model_versions()}
-
-
-def describe_new_versions(before: set[tuple[str, str]]) -> list[str]:
-    """One line per version registered since ``before``: name, version, accuracy, where."""
+def registered_versions(output: str) -> list[str]:
+    """One line per model version a run registered (read from its output): name, version, accuracy, where."""
     lines = []
-    for name, number in sorted(model_versions() - before):
-        version = _client().get_model_version(name, number)
-        where = os.environ["MLFLOW_TRACKING_URI"]
+    for name, number, accuracy in _REGISTERED.findall(output):
+        where = os.environ.get("MLFLOW_TRACKING_URI", "")
         if where.startswith("http"):
             where = f"the MLflow UI: {where}/#/models/{name}/versions/{number}"
-        lines.append(
-            f"Registered model {name} version {number} (accuracy {version.tags.get('accuracy', '?')}); see {where}"
-        )
+        lines.append(f"Registered model {name} version {number} (accuracy {accuracy}); see {where}")
     return lines

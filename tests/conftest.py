@@ -103,6 +103,17 @@ def mlflow_registry(tmp_path, monkeypatch) -> str:
     return uri
 
 
+# Fixtures that start a lab (or a server of it): tests using them are marked ``lab``.
+_LAB_FIXTURES = {"lab", "shared_lab"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that needs a running lab, so that ``make test-fast`` can leave them out."""
+    for item in items:
+        if _LAB_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.lab)
+
+
 # ---- the instructors' report: what passed and failed, chapter by chapter ----------------------
 
 _outcomes: dict[str, list[tuple[str, str, str]]] = {}

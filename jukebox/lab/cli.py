@@ -6,12 +6,13 @@ down                                 stop what the lab started
 status                               each service: port, health, state folder
 env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
 reset [--yes]                        wipe the lab's state (after confirmation)
-runs [list | log RUN | wait COMMIT]  CT and scheduled runs
+runs [list | log RUN [--full] | wait COMMIT | start NAME]  CT and scheduled runs
 schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete NAME]
 """
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -175,7 +176,10 @@ def runs_command(options) -> None:
     lab = _settings()
     if options.action == "log":
         path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
-        print(path.read_text() if path.exists() else "(no output yet)")
+        text = path.read_text() if path.exists() else "(no output yet)"
+        print(text)
+        for pipeline_log in re.findall(r"full log: (\S+\.log)", text) if options.full else []:
+            print(f"\n── {pipeline_log} ──\n{Path(pipeline_log).read_text(errors='replace')}")
         return
     if options.action == "start":
         parameters = _parameters(options.param)
@@ -263,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
     runs_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     runs_parser.add_argument("--user")
     runs_parser.add_argument("--wait", action="store_true", help="start: wait until the run has finished")
+    runs_parser.add_argument("--full", action="store_true", help="log: also print the pipelines' full logs")
     runs_parser.set_defaults(run=runs_command)
     schedules_parser = commands.add_parser("schedules", help="periodic pipeline runs")
     schedules_parser.add_argument("action", nargs="?", choices=["list", "create", "delete"], default="list")

@@ -135,19 +135,30 @@ def weed_command(state_dir: Path, ports: S3Ports, identities_file: Path) -> list
     ]
 
 
-def s3_healthy(endpoint: str, timeout: float = 2.0) -> bool:
-    """True when the S3 API answers ``endpoint``: any status below 500, e.g. 403 to our unsigned request.
+def s3_healthy(ports: S3Ports, timeout: float = 2.0) -> bool:
+    """True when objects can be read and written: the S3 API answers and a volume server has joined.
 
-    Buckets can be created from then on. The volume server may join a few seconds later (it retries
-    every 5 s if it was up before the master): until then a first upload waits, then succeeds.
+    The S3 API answers (any status below 500, e.g. 403 to our unsigned request) as soon as the
+    gateway runs, but after a restart the volume server may join the master a few seconds later;
+    until then a read of an existing object fails with an internal error. So the master must list
+    a data node too.
     """
     try:
-        with urllib.request.urlopen(endpoint, timeout=timeout) as response:
-            return response.status < 500
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.s3}", timeout=timeout) as response:
+            answered = response.status < 500
     except urllib.error.HTTPError as error:
-        return error.code < 500
+        answered = error.code < 500
     except (OSError, ValueError):  # refused, timed out, reset, or not a URL
         return False
+    if not answered:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.master}/dir/status", timeout=timeout) as response:
+            topology = json.load(response)["Topology"]
+    except (OSError, ValueError, KeyError):
+        return False
+    racks = [rack for center in topology.get("DataCenters") or [] for rack in center.get("Racks") or []]
+    return any(rack.get("DataNodes") for rack in racks)
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1"):

@@ -45,12 +45,12 @@ def s3_service(lab: settings.LabSettings, user: str) -> Service:
     identities = lab.home / f"{name}-identities.json"
     s3.write_identities(identities, keys["access_key"], keys["secret_key"])
     (lab.home / name).mkdir(parents=True, exist_ok=True)
-    url = lab.s3_url(user)
+    url, ports = lab.s3_url(user), s3_ports(lab, user)
     return Service(
         name,
         lab.s3_port_names(user),
-        s3.weed_command(lab.home / name, s3_ports(lab, user), identities),
-        lambda: s3.s3_healthy(url),
+        s3.weed_command(lab.home / name, ports, identities),
+        lambda: s3.s3_healthy(ports),
         url,
         name,
     )

@@ -32,7 +32,7 @@ from jukebox.pipeline_script import run_pipeline_script
 
 @dsl.component(base_image="python:3.11-slim")
 def say(greeting: str):
-    print(f"greeting={greeting}")
+    print(f"said: {greeting}")
 
 
 @dsl.pipeline(name="hello")
@@ -184,8 +184,7 @@ def test_a_schedule_fires_every_interval_with_its_parameters(lab, tmp_path):
         time.sleep(1)
     lab.cli("schedules", "delete", "hello-often")
     assert len(done) >= 2 and all(record["status"] == "succeeded" for record in done), done
-    log = (lab.home / "runs" / f"{done[0]['id']}.log").read_text()
-    assert "greeting=bonjour" in log
+    assert "said: bonjour" in lab.cli("runs", "log", done[0]["id"], "--full").stdout
     assert "hello-often" not in lab.cli("schedules", "list").stdout
 
 
@@ -195,7 +194,9 @@ def test_an_adhoc_run_starts_now_and_is_recorded(lab, tmp_path):
     started = lab.cli("runs", "start", "hello-adhoc-run", "--script", str(script), "--param", "greeting=hola", "--wait")
     assert "succeeded" in started.stdout
     run_id = started.stdout.split("Started run ")[1].split()[0]
-    assert "greeting=hola" in lab.cli("runs", "log", run_id).stdout
+    log = lab.cli("runs", "log", run_id).stdout
+    assert "✓ say (" in log and "said: hola" not in log, "the run's log shows one line per step"
+    assert "said: hola" in lab.cli("runs", "log", run_id, "--full").stdout, "the step's own output"
     missing = lab.cli("runs", "start", "nothing", "--script", str(tmp_path / "missing.py"), check=False)
     assert missing.returncode == 1 and "No pipeline script at" in missing.stderr
 
@@ -234,7 +235,7 @@ def test_pushes_give_one_ct_run_each_in_push_order(lab, tmp_path):
 def test_no_generated_credential_appears_in_what_the_lab_writes(lab):
     secrets = settings.secret_values(lab.settings)
     written = [
-        *(lab.home / "logs").glob("*.log"),
+        *(lab.home / "logs").rglob("*.log"),  # the services' logs and every pipeline run's full log
         *(lab.home / "runs").glob("*.log"),
         *(lab.home / "runs").glob("*.json"),
     ]

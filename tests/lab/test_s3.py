@@ -65,7 +65,7 @@ class Lab:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
-        while not s3_healthy(self.endpoint):
+        while not s3_healthy(self.ports):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])

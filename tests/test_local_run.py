@@ -1,0 +1,69 @@
+"""How a local run starts its steps and reports them, without running a whole pipeline."""
+
+import io
+import sys
+import time
+
+import pytest
+import yaml
+
+from jukebox import local_run, pins
+from jukebox.run_progress import StepProgress
+
+CHAPTER = "kit (shared package)"
+
+
+def compiled_command(tmp_path) -> list[str]:
+    """The command of a step in a compiled pipeline: pip-install the pins, then run the step."""
+    from kfp import compiler
+
+    from jukebox.components.validation import validate_data
+
+    compiler.Compiler().compile(validate_data, str(tmp_path / "step.yaml"))
+    spec = yaml.safe_load((tmp_path / "step.yaml").read_text())
+    container = spec["deploymentSpec"]["executors"]["exec-validate-data"]["container"]
+    return container["command"] + container["args"]
+
+
+def test_a_local_step_starts_without_its_pip_prelude_and_the_yaml_keeps_it(tmp_path):
+    command = compiled_command(tmp_path)
+    assert command[:2] == ["sh", "-c"] and "pip install --quiet --no-warn-script-location 'pandas==" in command[2]
+    local = local_run.without_pip_prelude(command)
+    assert local == command[3:] and local[:2] == ["sh", "-ec"]
+    assert "kfp.dsl.executor_main" in local[2] and not any("pip install" in part for part in local)
+    other = ["sh", "-ec", "python3 -m kfp.dsl.executor_main"]
+    assert local_run.without_pip_prelude(other) == other
+
+
+def test_a_drift_from_the_pins_is_one_clear_sentence(monkeypatch):
+    pins.check_environment()  # this environment is the pinned one
+    real = pins.metadata.version
+    monkeypatch.setattr(pins.metadata, "version", lambda name: "0.0.1" if name == "pandas" else real(name))
+    with pytest.raises(RuntimeError, match=r"^This environment differs from requirements.txt: pandas 0.0.1 \(pinned"):
+        pins.check_environment()
+
+
+def test_progress_shows_a_line_per_step_and_keeps_everything_in_the_log(tmp_path):
+    console = io.StringIO()
+    progress = StepProgress(console, tmp_path / "run.log", heartbeat=3600)
+    train, push = "\x1b[96m'train-model'\x1b[0m", "'push-to-model-registry'"
+    progress.write(f"12:00:00.000 - INFO - Executing task {train}\n")
+    progress.write('[KFP Executor] {"outputs": "lots of json"}\n')
+    progress.beat(now=time.monotonic() + 3600)  # an hour later: a line says it still runs
+    progress.write(f"12:00:00.900 - INFO - Task {train} finished with status \x1b[92mSUCCESS\x1b[0m\n")
+    progress.write(f"Executing task {push}\nTask {push} finished with status FAILURE\n")
+    progress.close()
+    lines = console.getvalue().splitlines()
+    assert lines[0] == "  … train-model"
+    assert lines[1] == "    train-model still running (3600 s)"
+    assert lines[2].startswith("  ✓ train-model (") and lines[-1].startswith("  ✗ push-to-model-registry (")
+    assert "lots of json" not in console.getvalue() and "lots of json" in (tmp_path / "run.log").read_text()
+
+
+def test_verbose_progress_echoes_the_full_output(tmp_path):
+    console = io.StringIO()
+    progress = StepProgress(console, tmp_path / "run.log", verbose=True)
+    progress.write("raw executor line\n")
+    progress.close()
+    assert "raw executor line" in console.getvalue()
+    assert sys.stdout is not progress
