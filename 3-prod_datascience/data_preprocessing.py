@@ -22,7 +22,18 @@ def preprocess_data(
     default_features: list,
     seed: int = 42,
 ):
-    """Split 70/15/15, scale the features, encode the countries; every output records the features."""
+    """Split 70/15/15, scale the features, encode the countries; every output records the features.
+
+    Args:
+        dataset: the validated training data; its metadata may name the features to use.
+        train_data: 70 % of the rows, scaled, with a ``label`` column.
+        val_data: 15 %, the same way.
+        test_data: 15 %, the same way.
+        scaler: the StandardScaler fitted on the training rows (pickle).
+        label_encoder: the LabelEncoder of the countries (pickle).
+        default_features: the features when the dataset's metadata names none.
+        seed: the seed of the splits.
+    """
     import pickle
 
     import pandas as pd

@@ -18,7 +18,14 @@ from jukebox.pins import BASE_IMAGE, pinned
 def validate_onnx_model(
     model: Input[Model], onnx_model: Input[Model], test_data: Input[Dataset], tolerance: float = 1e-5
 ):
-    """Fail unless ONNX Runtime and the trained model agree on every test-set probability."""
+    """Fail unless ONNX Runtime and the trained model agree on every test-set probability.
+
+    Args:
+        model: the trained scikit-learn model.
+        onnx_model: its ONNX conversion.
+        test_data: the scaled test rows.
+        tolerance: the largest difference allowed between two probabilities.
+    """
     import json
     import pickle
 
@@ -56,7 +63,15 @@ def evaluate_model(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
 ):
-    """Log test accuracy, the majority-class baseline and a confusion matrix of countries."""
+    """Log test accuracy, the majority-class baseline and a confusion matrix of countries.
+
+    Args:
+        model: the trained scikit-learn model.
+        label_encoder: the countries.
+        test_data: the scaled test rows.
+        metrics: accuracy and baseline, for the run's metrics tab and the registry.
+        classification_metrics: the confusion matrix of countries.
+    """
     import pickle
 
     import pandas as pd

@@ -18,7 +18,14 @@ def fetch_data(
     features: list,
     dataset: Output[Dataset],
 ):
-    """Download the charts and the song properties, join them, record their sources and md5."""
+    """Download the charts and the song properties, join them, record their sources and md5.
+
+    Args:
+        rankings_url: the daily charts (parquet: spotify_id, country, …).
+        properties_url: the song properties (parquet: spotify_id and the features).
+        features: the song properties the model learns from.
+        dataset: one row per (song, country where it charted), with the features.
+    """
     import hashlib
     import io
 
@@ -86,6 +93,13 @@ def fetch_data_from_dvc(
     ``password``) at that commit, ``dvc pull``s the data (S3 credentials from
     ``aws-connection-data``), joins the rankings, and records the DVC md5 and remote configuration.
     On the cluster the repo is on the workshop's Gitea; in the local lab on its git server.
+
+    Args:
+        cluster_domain: the cluster's apps domain, where the workshop's Gitea is.
+        git_version: the commit of the jukebox repo whose DVC-tracked data to train on.
+        rankings_url: the daily charts (parquet).
+        features: the song properties the model learns from.
+        dataset: one row per (song, country where it charted), with the DVC md5 in its metadata.
     """
     import base64
     import hashlib

@@ -35,7 +35,21 @@ def push_to_model_registry(
     metrics: Input[Metrics],
     model_storage_dir: str = "/models",
 ):
-    """Check the accuracy gate, then register one new version with its lineage."""
+    """Check the accuracy gate, then register one new version with its lineage.
+
+    Args:
+        model_name: the registered model's name (``jukebox``).
+        version: this version's name (the git version CT trains).
+        cluster_domain: the cluster's apps domain, where the Kubeflow Model Registry is.
+        accuracy_tolerance: how much below the production model's accuracy is still accepted.
+        run_id: the pipeline run, recorded in the lineage.
+        dataset: the training data; its metadata (sources, hashes) becomes lineage.
+        onnx_model: the model to register.
+        scaler: the feature scaler, registered with the model.
+        label_encoder: the countries, registered with the model.
+        metrics: the evaluation's accuracy.
+        model_storage_dir: where the cluster's model volume is mounted.
+    """
     import json
     import os
     import re

@@ -19,7 +19,14 @@ def train_model(
     hyperparameters: dict,
     model: Output[Model],
 ):
-    """Train a multi-layer perceptron on the training set; report its validation accuracy."""
+    """Train a multi-layer perceptron on the training set; report its validation accuracy.
+
+    Args:
+        train_data: the scaled training rows with their ``label``.
+        val_data: the scaled validation rows.
+        hyperparameters: hidden_layer_sizes, max_iter, random_state (default_parameters.json).
+        model: the trained scikit-learn model (pickle).
+    """
     import pickle
 
     import pandas as pd
@@ -55,7 +62,13 @@ def train_model(
     packages_to_install=pinned("scikit-learn", "skl2onnx", "onnx"),
 )
 def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model: Output[Model]):
-    """Convert the trained model to ONNX, with the feature names and countries in its metadata."""
+    """Convert the trained model to ONNX, with the feature names and countries in its metadata.
+
+    Args:
+        model: the trained scikit-learn model.
+        label_encoder: the countries, in the order of the model's outputs.
+        onnx_model: the ONNX model.
+    """
     import json
     import pickle
 

@@ -34,6 +34,12 @@ def version_with_dvc(
     else ``dvc update --to-remote``. If main moved on meanwhile, the step starts again from the new
     main (a rebase of two ``.dvc`` changes would conflict), so no change is lost.
     Returns the commit pushed ("" when the data was unchanged) and the data's md5.
+
+    Args:
+        repo_url: the participant's jukebox git repo (secret ``git-auth`` gives the credentials).
+        bucket: the bucket of the data (DVC remote ``data-source``).
+        key: the data's key in it.
+        cache_bucket: DVC's storage (remote ``s3-version``).
     """
     import base64
     import hashlib

@@ -72,7 +72,13 @@ def transform_data(dataset: Input[Dataset], transformed: Output[Dataset]):
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("boto3"))
 def load_data(dataset: Input[Dataset], bucket: str = "data", key: str = "song_properties.parquet"):
-    """Write the dataset to ``s3://<bucket>/<key>`` (one PUT, so the object's ETag is its md5)."""
+    """Write the dataset to ``s3://<bucket>/<key>`` (one PUT, so the object's ETag is its md5).
+
+    Args:
+        dataset: the validated song properties.
+        bucket: the S3 bucket (secret ``aws-connection-data`` gives the endpoint and keys).
+        key: the object's key.
+    """
     import hashlib
     import os
 
