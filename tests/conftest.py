@@ -15,6 +15,18 @@ from jukebox.rankings import generate_rankings
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path
 
+# The chapter 3 training pipeline's steps, as the run graph names them.
+TRAINING_STEPS = [
+    "fetch-data",
+    "validate-data",
+    "preprocess-data",
+    "train-model",
+    "convert-to-onnx",
+    "validate-onnx-model",
+    "evaluate-model",
+    "push-to-model-registry",
+]
+
 
 def make_artifact(kind, folder: Path, name: str, metadata: dict | None = None):
     """An input or output artifact backed by a file in ``folder``, as kfp would hand it over."""

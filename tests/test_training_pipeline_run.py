@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import TRAINING_STEPS
 from mlflow import MlflowClient
 
 from jukebox import local_run
@@ -16,16 +17,6 @@ from jukebox.paths import DATA_PREP, REPO_ROOT
 CHAPTER = "3-prod_datascience"  # for the report by chapter
 
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
-STEPS = [
-    "fetch-data",
-    "validate-data",
-    "preprocess-data",
-    "train-model",
-    "convert-to-onnx",
-    "validate-onnx-model",
-    "evaluate-model",
-    "push-to-model-registry",
-]
 
 
 def pip_freeze() -> str:
@@ -50,7 +41,7 @@ def test_play_button_trains_and_registers_a_model_and_installs_nothing(tmp_path)
     # Quiet: one line per step as it starts and ends; the executor's output is in the full log.
     console = result.stdout.splitlines()
     assert len(console) < 30, result.stdout
-    assert sorted(line.split()[1] for line in console if line.startswith("  ✓ ")) == sorted(STEPS)
+    assert sorted(line.split()[1] for line in console if line.startswith("  ✓ ")) == sorted(TRAINING_STEPS)
     (log,) = (tmp_path / "logs" / "pipelines").glob("*-kfp-training-pipeline.log")
     assert f"full log: {log}" in result.stdout and "[KFP Executor" in log.read_text()
     assert "pip install" not in log.read_text(), "the steps start without their pip prelude"

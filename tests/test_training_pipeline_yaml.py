@@ -8,6 +8,7 @@ import sys
 import pytest
 import yaml
 from chapter_edits import switch_training_to_dvc
+from conftest import TRAINING_STEPS
 from kfp import components
 
 from jukebox.paths import REPO_ROOT
@@ -48,16 +49,7 @@ def test_yaml_loads_with_kfp(compiled):
 def test_yaml_has_the_steps_in_order(compiled):
     _, spec, _ = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {
-        "fetch-data",
-        "validate-data",
-        "preprocess-data",
-        "train-model",
-        "convert-to-onnx",
-        "validate-onnx-model",
-        "evaluate-model",
-        "push-to-model-registry",
-    }
+    assert set(tasks) == set(TRAINING_STEPS)
     assert "validate-data" in tasks["preprocess-data"]["dependentTasks"]
     assert "validate-onnx-model" in tasks["push-to-model-registry"]["dependentTasks"]
 
