@@ -178,7 +178,7 @@ CONTRACT_BREAKS = {
     "duration_as_text.parquet": "duration_ms must hold whole numbers: it holds text",
     "empty_energy.parquet": "energy must have a value in every row: it is empty",
     "too_danceable.parquet": f"danceability must be ≤ 1: 2 rows break it (spotify_id {FIRST_SONG})",
-    "missing_columns.parquet": "valence is missing; tempo is missing",
+    "missing_columns.parquet": "tempo is missing; valence is missing",
 }
 BAD_INPUTS = {
     "missing.parquet": "Cannot download the song properties from {url}/missing.parquet: HTTP 404.",

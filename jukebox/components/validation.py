@@ -38,7 +38,8 @@ def validate_data(dataset: Input[Dataset], contract: dict):
     name = contract["name"]
     data = pd.read_parquet(dataset.path)
     problems, columns = [], {}
-    for column, rule in contract["columns"].items():
+    # In name order: a contract that travelled through the pipeline's JSON keeps no key order.
+    for column, rule in sorted(contract["columns"].items()):
         if column not in data.columns:
             if rule.get("required", True):
                 problems.append(f"{column} is missing")
