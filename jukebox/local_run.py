@@ -24,14 +24,20 @@ from jukebox.run_progress import StepProgress
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+(?:Error|Exception)): (.+)$")
 _FAILED_TASK = re.compile(r"Inner task failed: '?([\w-]+)")
+_FULL_LOG = re.compile(r"full log: (\S+\.log)")
+
+
+def full_logs(output: str) -> list[Path]:
+    """The full logs named in what local runs printed (their own lines, a CT run's log)."""
+    return [Path(path) for path in _FULL_LOG.findall(output)]
 
 
 class PipelineFailed(RuntimeError):
     """A local pipeline run failed; ``step`` is the task, ``reason`` that task's own message."""
 
-    def __init__(self, step: str, reason: str, log_path: Path | None = None):
+    def __init__(self, step: str, reason: str):
         super().__init__(f"The pipeline failed at step {step}: {reason}")
-        self.step, self.reason, self.log_path = step, reason, log_path
+        self.step, self.reason = step, reason
 
 
 def without_pip_prelude(command: list[str]) -> list[str]:
@@ -112,12 +118,13 @@ def run(
     except RuntimeError as error:
         failed = _FAILED_TASK.search(_ANSI.sub("", str(error)))
         progress.say(f"Failed after {time.monotonic() - started:.0f} s; full log: {log_path}")
-        step, reason = failed.group(1) if failed else "unknown", failure_reason(progress.copy.getvalue())
-        raise PipelineFailed(step, reason, log_path) from None
+        progress.close()
+        step, reason = failed.group(1) if failed else "unknown", failure_reason(log_path.read_text())
+        raise PipelineFailed(step, reason) from None
     finally:
         progress.close()
     seconds = time.monotonic() - started
     print(f"Pipeline succeeded in {seconds:.0f} s; task outputs are under {lab_home() / 'pipeline-root'}.")
-    for line in registry.registered_versions(progress.copy.getvalue()):
+    for line in registry.registered_versions(log_path.read_text()):
         print(line)
     return log_path

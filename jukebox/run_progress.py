@@ -31,7 +31,6 @@ class StepProgress(io.TextIOBase):
         self.console, self.verbose, self.heartbeat = console, verbose, heartbeat
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path, self.log = log_path, open(log_path, "w", encoding="utf-8")  # noqa: SIM115
-        self.copy = io.StringIO()  # kept to find a failed step's message
         self.partial = ""
         self.running: dict[str, float] = {}
         self.lock = threading.Lock()
@@ -42,7 +41,6 @@ class StepProgress(io.TextIOBase):
     def write(self, text: str) -> int:
         with self.lock:
             self.log.write(text)
-            self.copy.write(text)
             if self.verbose:
                 self.console.write(text)
             self.partial += text

@@ -9,7 +9,6 @@ import hashlib
 import io
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 import yaml
 from kfp import components, dsl
 
+from jukebox import local_run
 from jukebox.components.dvc_versioning import version_with_dvc
 from jukebox.components.song_etl import extract_data, load_data, transform_data
 from jukebox.components.validation import validate_data
@@ -257,7 +257,7 @@ class Lab:
     def run_script(self, script: str, *sets: str) -> subprocess.CompletedProcess:
         command = [sys.executable, script, "--local", *[arg for value in sets for arg in ("--set", value)]]
         result = subprocess.run(command, cwd=CHAPTER_5, env=self.env, capture_output=True, text=True, timeout=900)
-        full_logs = [Path(path).read_text() for path in re.findall(r"full log: (\S+\.log)", result.stdout)]
+        full_logs = [path.read_text() for path in local_run.full_logs(result.stdout)]
         self.outputs += [result.stdout, result.stderr, *full_logs]
         return result
 
@@ -318,8 +318,8 @@ def failure_line(result: subprocess.CompletedProcess) -> str:
 
 def full_log(result: subprocess.CompletedProcess) -> str:
     """The steps' own output: the run prints one line per step and names the file that holds the rest."""
-    (path,) = re.findall(r"full log: (\S+\.log)", result.stdout)
-    return Path(path).read_text()
+    (path,) = local_run.full_logs(result.stdout)
+    return path.read_text()
 
 
 def read_s3_parquet(lab: Lab) -> tuple[pd.DataFrame, str]:

@@ -11,8 +11,8 @@ schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete
 """
 
 import argparse
+import functools
 import json
-import re
 import shlex
 import shutil
 import sys
@@ -23,6 +23,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from jukebox import local_run
 from jukebox.lab import environment, process, runs, schedules, services, settings, workbench
 
 
@@ -61,7 +62,7 @@ def _start(lab: settings.LabSettings, wanted: list[services.Service]) -> bool:
             pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=str(lab.home))
         for service in group:
             log = lab.home / "logs" / f"{service.name}.log"
-            running = lambda pid=pids[service.name]: process.alive(pid)  # noqa: E731
+            running = functools.partial(process.alive, pids[service.name])
             process.wait_until(service.healthy, 120, service.name, log, running)
     if todo:
         print(f"Started {', '.join(service.name for service in todo)} ({time.monotonic() - started:.1f} s).")
@@ -120,8 +121,7 @@ def status(options) -> None:
         pid = process.running_pid(lab.home, service.name)
         health = ("healthy" if service.healthy() else "starting") if pid else "-"
         state = f"pid {pid}" if pid else "stopped"
-        folder = workbench.root(lab) if service.name == "jupyter" else lab.home / service.state.split(",")[0]
-        print(f"{service.name:<11} {service.url:<27} {state:<10} {health:<8} {folder}")
+        print(f"{service.name:<11} {service.url:<27} {state:<10} {health:<8} {lab.home / service.state.split(',')[0]}")
     print(f"raw data    {lab.raw_url}/<file>")
     print(f"git repos   {lab.git_url}/<user>/jukebox.git, …/mlops-gitops.git (users: {', '.join(lab.users)})")
     print("workbench   `python -m jukebox.lab jupyter` starts JupyterLab and prints its URL with the token")
@@ -178,8 +178,8 @@ def runs_command(options) -> None:
         path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
         text = path.read_text() if path.exists() else "(no output yet)"
         print(text)
-        for pipeline_log in re.findall(r"full log: (\S+\.log)", text) if options.full else []:
-            print(f"\n── {pipeline_log} ──\n{Path(pipeline_log).read_text(errors='replace')}")
+        for pipeline_log in local_run.full_logs(text) if options.full else []:
+            print(f"\n── {pipeline_log} ──\n{pipeline_log.read_text(errors='replace')}")
         return
     if options.action == "start":
         parameters = _parameters(options.param)

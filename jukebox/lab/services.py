@@ -18,7 +18,7 @@ class Service:
     command: list[str]
     healthy: Callable[[], bool]
     url: str
-    state: str  # its folder under the lab home
+    state: str  # its folder under the lab home (or an absolute folder)
     on_demand: bool = False  # started by its own command, not by ``up``
     extra_environment: Callable[[dict[str, str]], dict[str, str]] | None = None
 
@@ -99,7 +99,7 @@ def services(lab: settings.LabSettings) -> list[Service]:
             workbench.command(lab),
             lambda: process.http_ok(lab.url("jupyter") + "/api"),
             workbench.url(lab),
-            "jupyter",
+            str(workbench.root(lab)),  # the folder it opens on
             on_demand=True,
             extra_environment=lambda env: workbench.environment_for(lab, env),
         ),
