@@ -1,7 +1,8 @@
 """Chapter 3: the continuous-training (CT) pipeline.
 
 fetch data → validate → preprocess → train → convert to ONNX → validate the ONNX model →
-evaluate → register the model (if it is at least as good as production).
+evaluate → the accuracy gate → register the model. The run's output ``registered_version`` is the
+version it registered.
 
 Run this file (the play button, or ``python prod_train_save_pipeline.py``): in a cluster
 workbench it is submitted to the pipeline server; anywhere else it runs on this machine and
@@ -10,19 +11,32 @@ The parameters' defaults come from ``default_parameters.json``.
 """
 
 import json
+from typing import NamedTuple
 
 from data_preprocessing import preprocess_data
 from data_validation import TRAINING_DATA, validate_data
 from evaluate_model import evaluate_model, validate_onnx_model
 from fetch_data import fetch_data, fetch_data_from_dvc  # noqa: F401 (the DVC block below uses it)
 from kfp import dsl, kubernetes
-from save_model import push_to_model_registry
+from save_model import check_accuracy_gate, push_to_model_registry
 from train_model import convert_to_onnx, train_model
 
+from jukebox.components.connections import (  # noqa: F401 (the DVC block below uses some)
+    use_data_connection,
+    use_git_auth,
+    use_models_connection,
+    use_namespace,
+)
 from jukebox.data_contract import FEATURES
 from jukebox.pipeline_script import run_pipeline_script, script_folder
 
 DEFAULTS = json.loads((script_folder() / "default_parameters.json").read_text())
+
+
+class Outputs(NamedTuple):
+    """What a run gives back."""
+
+    registered_version: str
 
 
 @dsl.pipeline(
@@ -38,7 +52,7 @@ def training_pipeline(
     accuracy_tolerance: float = DEFAULTS["accuracy_tolerance"],
     rankings_url: str = DEFAULTS["rankings_url"],
     properties_url: str = DEFAULTS["properties_url"],
-):
+) -> Outputs:
     ### 🐶 Fetch Data from URLs
     fetch_task = fetch_data(rankings_url=rankings_url, properties_url=properties_url, features=FEATURES)
     fetch_task.set_caching_options(False)
@@ -47,21 +61,9 @@ def training_pipeline(
     # fetch_task = fetch_data_from_dvc(
     #     cluster_domain=cluster_domain, git_version=version, rankings_url=rankings_url, features=FEATURES
     # )
-    # kubernetes.use_field_path_as_env(fetch_task, env_name="namespace", field_path="metadata.namespace")
-    # kubernetes.use_secret_as_env(
-    #     fetch_task,
-    #     secret_name="aws-connection-data",
-    #     secret_key_to_env={
-    #         "AWS_S3_ENDPOINT": "AWS_S3_ENDPOINT",
-    #         "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-    #         "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-    #         "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION",
-    #         "AWS_S3_BUCKET": "AWS_S3_BUCKET",
-    #     },
-    # )
-    # kubernetes.use_secret_as_env(
-    #     fetch_task, secret_name="git-auth", secret_key_to_env={"username": "username", "password": "password"}
-    # )
+    # use_namespace(fetch_task)
+    # use_data_connection(fetch_task)
+    # use_git_auth(fetch_task)
     # fetch_task.set_caching_options(False)
 
     ### 🛍️ Fetch Data from Feast
@@ -89,39 +91,36 @@ def training_pipeline(
         label_encoder=preprocess_task.outputs["label_encoder"],
         test_data=preprocess_task.outputs["test_data"],
     )
+    gate_task = check_accuracy_gate(
+        model_name=model_name,
+        cluster_domain=cluster_domain,
+        accuracy_tolerance=accuracy_tolerance,
+        metrics=evaluation_task.outputs["metrics"],
+    )
+    gate_task.set_caching_options(False)
+    use_namespace(gate_task)
     register_task = push_to_model_registry(
         model_name=model_name,
         version=version,
         cluster_domain=cluster_domain,
-        accuracy_tolerance=accuracy_tolerance,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         dataset=fetch_task.outputs["dataset"],
         onnx_model=convert_task.outputs["onnx_model"],
         scaler=preprocess_task.outputs["scaler"],
         label_encoder=preprocess_task.outputs["label_encoder"],
         metrics=evaluation_task.outputs["metrics"],
-    ).after(onnx_validation_task)
+    ).after(onnx_validation_task, gate_task)
     register_task.set_caching_options(False)
-    kubernetes.use_field_path_as_env(register_task, env_name="namespace", field_path="metadata.namespace")
-    kubernetes.use_secret_as_env(
-        register_task,
-        secret_name="aws-connection-models",
-        secret_key_to_env={
-            "AWS_S3_ENDPOINT": "AWS_S3_ENDPOINT",
-            "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-            "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION",
-            "AWS_S3_BUCKET": "AWS_S3_BUCKET",
-        },
-    )
+    use_namespace(register_task)
+    use_models_connection(register_task)
     kubernetes.mount_pvc(register_task, pvc_name=model_storage_pvc, mount_path="/models")
+    return Outputs(registered_version=register_task.output)
 
 
 if __name__ == "__main__":
     run_pipeline_script(
         training_pipeline,
-        arguments=DEFAULTS,
+        arguments={},
         yaml_path="training-pipeline.yaml",
         experiment_name="training-pipeline",
-        data_files={"rankings_url": "song_rankings.parquet", "properties_url": "song_properties.parquet"},
     )

@@ -1,11 +1,13 @@
-"""Step 6: register the model, if it is good enough.
+"""Step 6: the accuracy gate, then register the model.
 
-First the gate: a model whose test accuracy is below the production model's minus a tolerance
-is not registered, and the run fails saying so. Then one new version of the model (``jukebox``)
-is registered with its lineage: accuracy, features, version (the git commit in continuous
-training), the pipeline run, and where the training data came from (URLs, md5, DVC hash).
+``check_accuracy_gate`` is a step of its own, so the run graph shows why a model was not
+registered: a model whose test accuracy is below the production model's minus a tolerance stops
+the run there. ``push_to_model_registry`` then registers one new version of the model (``jukebox``)
+with its lineage: accuracy, features, version (the git commit in continuous training), the
+pipeline run, and where the training data came from (URLs, md5, DVC hash). It returns the
+registered version, which the pipeline gives back as its output ``registered_version``.
 
-The same step speaks to two registries:
+Each step speaks to one of two registries, one function per registry:
 - in the local lab (``MLFLOW_TRACKING_URI`` is set): the MLflow Model Registry, with the ONNX
   model, the scaler and the label encoder as artifacts; "production" is the version with the
   alias ``production``;
@@ -18,6 +20,63 @@ from kfp.dsl import Dataset, Input, Metrics, Model, component
 from jukebox.pins import BASE_IMAGE, pinned
 
 
+@component(base_image=BASE_IMAGE, packages_to_install=pinned("mlflow", "model-registry"))
+def check_accuracy_gate(model_name: str, cluster_domain: str, accuracy_tolerance: float, metrics: Input[Metrics]):
+    """Stop the run unless the new model is at least as good as production, minus a tolerance.
+
+    Args:
+        model_name: the registered model's name (``jukebox``).
+        cluster_domain: the cluster's apps domain, where the Kubeflow Model Registry is.
+        accuracy_tolerance: how much below the production model's accuracy is still accepted.
+        metrics: the evaluation's accuracy.
+    """
+    import os
+    from pathlib import Path
+
+    accuracy = float(metrics.metadata["accuracy"])
+
+    def production_in_mlflow():
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        try:
+            production = MlflowClient().get_model_version_by_alias(model_name, "production")
+            return float(production.tags["accuracy"]), f"version {production.version}"
+        except (MlflowException, KeyError):
+            return None, ""
+
+    def production_in_kubeflow():
+        from model_registry import ModelRegistry
+
+        namespace = os.environ["namespace"]
+        token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+        registry = ModelRegistry(
+            server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
+            port=443,
+            author=namespace,
+            is_secure=False,
+            user_token=token_file.read_text() if token_file.exists() else None,
+        )
+        if registry.get_registered_model(model_name):
+            for candidate in registry.get_model_versions(model_name):
+                if candidate.custom_properties.get("stage") == "production":
+                    return float(candidate.custom_properties["accuracy"]), f"version {candidate.name}"
+        return None, ""
+
+    in_lab = bool(os.environ.get("MLFLOW_TRACKING_URI"))
+    production_accuracy, production_name = production_in_mlflow() if in_lab else production_in_kubeflow()
+    if production_accuracy is None:
+        print(f"No production {model_name} yet: nothing to compare with; accuracy {accuracy:.4f} passes.")
+        return
+    floor = production_accuracy - accuracy_tolerance
+    if accuracy < floor:
+        raise RuntimeError(
+            f"Not registering {model_name}: its accuracy {accuracy:.4f} is below the production model "
+            f"({production_name}, {production_accuracy:.4f}) minus the tolerance {accuracy_tolerance}."
+        )
+    print(f"Accuracy {accuracy:.4f} passes the gate (production {production_name}: {production_accuracy:.4f}).")
+
+
 @component(
     base_image=BASE_IMAGE,
     packages_to_install=pinned("mlflow", "onnx", "onnxruntime", "boto3", "model-registry"),
@@ -26,7 +85,6 @@ def push_to_model_registry(
     model_name: str,
     version: str,
     cluster_domain: str,
-    accuracy_tolerance: float,
     run_id: str,
     dataset: Input[Dataset],
     onnx_model: Input[Model],
@@ -34,14 +92,13 @@ def push_to_model_registry(
     label_encoder: Input[Model],
     metrics: Input[Metrics],
     model_storage_dir: str = "/models",
-):
-    """Check the accuracy gate, then register one new version with its lineage.
+) -> str:
+    """Register one new version with its lineage; return the registered version.
 
     Args:
         model_name: the registered model's name (``jukebox``).
         version: this version's name (the git version CT trains).
         cluster_domain: the cluster's apps domain, where the Kubeflow Model Registry is.
-        accuracy_tolerance: how much below the production model's accuracy is still accepted.
         run_id: the pipeline run, recorded in the lineage.
         dataset: the training data; its metadata (sources, hashes) becomes lineage.
         onnx_model: the model to register.
@@ -76,39 +133,18 @@ def push_to_model_registry(
         "features": json.dumps(onnx_model.metadata["features"]),
         **{f"data_{key}": value for key, value in lineage.items()},
     }
-
-    def check_gate(production_accuracy, production_name: str) -> None:
-        if production_accuracy is None:
-            print("No production model yet: nothing to compare with.")
-            return
-        floor = production_accuracy - accuracy_tolerance
-        if accuracy < floor:
-            raise RuntimeError(
-                f"Not registering {model_name} {version}: its accuracy {accuracy:.4f} is below the production "
-                f"model ({production_name}, {production_accuracy:.4f}) minus the tolerance {accuracy_tolerance}."
-            )
-        print(f"Accuracy {accuracy:.4f} passes the gate (production {production_name}: {production_accuracy:.4f}).")
-
+    description = f"{model_name} {version}, accuracy {accuracy:.4f}"
     files = tempfile.mkdtemp()
     shutil.copy(onnx_model.path, os.path.join(files, "model.onnx"))
     shutil.copy(scaler.path, os.path.join(files, "scaler.pkl"))
     shutil.copy(label_encoder.path, os.path.join(files, "label_encoder.pkl"))
 
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    def register_in_mlflow() -> str:
         import mlflow
         import onnx
         from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
 
         client = MlflowClient()
-        try:
-            production = client.get_model_version_by_alias(model_name, "production")
-            production_accuracy = float(production.tags["accuracy"])
-            production_name = f"version {production.version}"
-        except (MlflowException, KeyError):
-            production_accuracy, production_name = None, ""
-        check_gate(production_accuracy, production_name)
-
         experiment = client.get_experiment_by_name(model_name)
         experiment_id = (
             experiment.experiment_id
@@ -126,59 +162,52 @@ def push_to_model_registry(
                 pip_requirements=[f"onnx=={installed('onnx')}", f"onnxruntime=={installed('onnxruntime')}"],
                 registered_model_name=model_name,
             )
-        registered = info.registered_model_version
+        registered = str(info.registered_model_version)
         for key, value in properties.items():
-            client.set_model_version_tag(model_name, str(registered), key, value)
-        client.update_model_version(
-            model_name, str(registered), description=f"{model_name} {version}, accuracy {accuracy:.4f}"
-        )
+            client.set_model_version_tag(model_name, registered, key, value)
+        client.update_model_version(model_name, registered, description=description)
         print(
             f"Registered {model_name} version {registered} in MLflow (accuracy {accuracy:.6f}, run {run.info.run_id})."
         )
-        return
+        return registered
 
-    # On the cluster: the Kubeflow Model Registry, as the workshop uses it.
-    import boto3
-    from model_registry import ModelRegistry
+    def register_in_kubeflow() -> str:
+        import boto3
+        from model_registry import ModelRegistry
 
-    namespace = os.environ["namespace"]
-    token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-    registry = ModelRegistry(
-        server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
-        port=443,
-        author=namespace,
-        is_secure=False,
-        user_token=token_file.read_text() if token_file.exists() else None,
-    )
-    production_accuracy, production_name = None, ""
-    for candidate in registry.get_model_versions(model_name) if registry.get_registered_model(model_name) else []:
-        if candidate.custom_properties.get("stage") == "production":
-            production_accuracy = float(candidate.custom_properties["accuracy"])
-            production_name = f"version {candidate.name}"
-    check_gate(production_accuracy, production_name)
+        namespace = os.environ["namespace"]
+        token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+        registry = ModelRegistry(
+            server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
+            port=443,
+            author=namespace,
+            is_secure=False,
+            user_token=token_file.read_text() if token_file.exists() else None,
+        )
+        bucket, prefix = os.environ["AWS_S3_BUCKET"], f"{model_name}/{version}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=os.environ["AWS_S3_ENDPOINT"],
+            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        for name in sorted(os.listdir(files)):
+            s3.upload_file(os.path.join(files, name), bucket, f"{prefix}/{name}")
+            if os.path.isdir(model_storage_dir):
+                target = Path(model_storage_dir) / prefix
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(os.path.join(files, name), target / name)
+        registry.register_model(
+            model_name,
+            f"s3://{bucket}/{prefix}/model.onnx",
+            model_format_name="onnx",
+            model_format_version="1",
+            version=version,
+            description=description,
+            metadata=properties,
+        )
+        print(f"Registered {model_name} {version} in the Kubeflow Model Registry (s3://{bucket}/{prefix}/).")
+        return version
 
-    bucket = os.environ["AWS_S3_BUCKET"]
-    prefix = f"{model_name}/{version}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=os.environ["AWS_S3_ENDPOINT"],
-        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
-    for name in sorted(os.listdir(files)):
-        s3.upload_file(os.path.join(files, name), bucket, f"{prefix}/{name}")
-        if os.path.isdir(model_storage_dir):
-            target = Path(model_storage_dir) / prefix
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy(os.path.join(files, name), target / name)
-    registry.register_model(
-        model_name,
-        f"s3://{bucket}/{prefix}/model.onnx",
-        model_format_name="onnx",
-        model_format_version="1",
-        version=version,
-        description=f"{model_name} {version}, accuracy {accuracy:.4f}",
-        metadata=properties,
-    )
-    print(f"Registered {model_name} {version} in the Kubeflow Model Registry (s3://{bucket}/{prefix}/).")
+    return register_in_mlflow() if os.environ.get("MLFLOW_TRACKING_URI") else register_in_kubeflow()

@@ -9,7 +9,8 @@ it is submitted to the pipeline server; anywhere else it runs on this machine, i
 
 from kfp import dsl
 
-from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
+from jukebox.components.connections import use_data_connection
+from jukebox.components.song_etl import extract_data, load_data, transform_data
 from jukebox.components.validation import validate_data
 from jukebox.data_contract import SONG_PROPERTIES
 from jukebox.pipeline_script import run_pipeline_script
@@ -36,5 +37,4 @@ if __name__ == "__main__":
         arguments={},
         yaml_path="data-pipeline-url-to-s3.yaml",
         experiment_name="data-pipeline-url-to-s3",
-        data_files={"dataset_url": "song_properties.parquet"},
     )

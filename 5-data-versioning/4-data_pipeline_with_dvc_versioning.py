@@ -7,16 +7,16 @@ Unchanged data gives no commit.
 
 Run this file (the play button): it writes ``song-properties-etl.yaml`` next to itself; import it
 in the dashboard as pipeline ``data-pipeline-with-dvc`` and schedule it. ``--local`` runs it here,
-in the local lab, with the lab's repo as ``repo_url``.
+in the local lab (with your repo on the lab's git server as ``repo_url``).
 """
 
 from kfp import dsl
 
-from jukebox.components.dvc_versioning import use_git_auth, version_with_dvc
-from jukebox.components.song_etl import extract_data, load_data, transform_data, use_data_connection
+from jukebox.components.connections import use_data_connection, use_git_auth, use_namespace
+from jukebox.components.dvc_versioning import version_with_dvc
+from jukebox.components.song_etl import extract_data, load_data, transform_data
 from jukebox.components.validation import validate_data
 from jukebox.data_contract import SONG_PROPERTIES
-from jukebox.lab.environment import running_lab_environment
 from jukebox.pipeline_script import run_pipeline_script
 
 SONG_PROPERTIES_URL = (
@@ -38,20 +38,14 @@ def data_pipeline_with_dvc(dataset_url: str = SONG_PROPERTIES_URL, repo_url: str
     for task in (load_task, version_task):  # only the steps that use S3 get its credentials
         use_data_connection(task)
     use_git_auth(version_task)
-
-
-def lab_arguments() -> dict:
-    """In the local lab, version the data in the lab's copy of your repo."""
-    lab = running_lab_environment()
-    return {"repo_url": f"{lab['JUKEBOX_GIT_URL']}/{lab['username']}/jukebox.git"} if lab else {}
+    use_namespace(version_task)
 
 
 if __name__ == "__main__":
     run_pipeline_script(
         data_pipeline_with_dvc,
-        arguments=lab_arguments(),
+        arguments={},
         yaml_path="song-properties-etl.yaml",
         experiment_name="data-pipeline-with-dvc",
-        data_files={"dataset_url": "song_properties.parquet"},
         compile_by_default=True,
     )

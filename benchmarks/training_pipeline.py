@@ -47,7 +47,7 @@ def steps_own_seconds(log: str) -> float:
 
 
 def run_once(data_folder: Path, rankings_file: str) -> tuple[float, float]:
-    from prod_train_save_pipeline import DEFAULTS, training_pipeline
+    from prod_train_save_pipeline import training_pipeline
 
     with tempfile.TemporaryDirectory() as lab, serve_folder(data_folder) as url:
         import os
@@ -56,12 +56,11 @@ def run_once(data_folder: Path, rankings_file: str) -> tuple[float, float]:
         for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_LOCATION"):
             os.environ.pop(name, None)
         arguments = {
-            **DEFAULTS,
             "rankings_url": f"{url}/{rankings_file}",
             "properties_url": f"{url}/song_properties.parquet",
         }
         started = time.perf_counter()
-        log_path = local_run.run(training_pipeline, arguments)
+        log_path = local_run.run(training_pipeline, arguments).log_path
         wall = time.perf_counter() - started
         return wall, steps_own_seconds(log_path.read_text())
 

@@ -15,9 +15,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from jukebox import pins, registry
 from jukebox.data_server import serve_folder
+from jukebox.local_urls import local_arguments
 from jukebox.paths import lab_home
 from jukebox.run_progress import StepProgress
 
@@ -30,6 +32,13 @@ _FULL_LOG = re.compile(r"full log: (\S+\.log)")
 def full_logs(output: str) -> list[Path]:
     """The full logs named in what local runs printed (their own lines, a CT run's log)."""
     return [Path(path) for path in _FULL_LOG.findall(output)]
+
+
+class LocalRun(NamedTuple):
+    """A finished local run: the pipeline's outputs (name → value) and its full log."""
+
+    outputs: dict
+    log_path: Path
 
 
 class PipelineFailed(RuntimeError):
@@ -83,15 +92,14 @@ def failure_reason(output: str) -> str:
     return reasons[-1] if reasons else "see the full log."
 
 
-def run(
-    pipeline_func: Callable, arguments: dict, data_files: dict[str, str] | None = None, verbose: bool = False
-) -> Path:
-    """Run ``pipeline_func`` here and return the path of its full log.
+def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> LocalRun:
+    """Run ``pipeline_func`` here; return its outputs and the path of its full log.
+
+    The workshop's URLs among the parameters are pointed at this machine first (``local_urls``).
 
     Args:
         pipeline_func: the ``@dsl.pipeline`` function.
-        arguments: its parameters.
-        data_files: URL parameters to point at files of ``99-data_prep/`` (served over HTTP).
+        arguments: its parameters (the pipeline's defaults fill the rest).
         verbose: echo the steps' full output to the console, not only to the log.
     """
     from kfp import local
@@ -112,9 +120,10 @@ def run(
     raw_url = os.environ.get("JUKEBOX_RAW_URL")
     try:
         with contextlib.nullcontext(raw_url) if raw_url else serve_folder() as data_url:
-            urls = {parameter: f"{data_url}/{file}" for parameter, file in (data_files or {}).items()}
+            git_url, user = os.environ.get("JUKEBOX_GIT_URL"), os.environ.get("username")
+            parameters = local_arguments(pipeline_func, arguments, data_url, git_url, user)
             with contextlib.redirect_stdout(progress), steps_without_pip():
-                pipeline_func(**{**arguments, **urls})
+                task = pipeline_func(**parameters)
     except RuntimeError as error:
         failed = _FAILED_TASK.search(_ANSI.sub("", str(error)))
         progress.say(f"Failed after {time.monotonic() - started:.0f} s; full log: {log_path}")
@@ -123,8 +132,11 @@ def run(
         raise PipelineFailed(step, reason) from None
     finally:
         progress.close()
+    outputs = dict(getattr(task, "outputs", None) or {})
     seconds = time.monotonic() - started
     print(f"Pipeline succeeded in {seconds:.0f} s; task outputs are under {lab_home() / 'pipeline-root'}.")
-    for line in registry.registered_versions(log_path.read_text()):
+    if outputs:
+        print("Outputs: " + ", ".join(f"{key} = {value}" for key, value in outputs.items()))
+    if line := registry.registered_model_line(parameters, outputs):
         print(line)
-    return log_path
+    return LocalRun(outputs, log_path)

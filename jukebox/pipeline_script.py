@@ -91,7 +91,6 @@ def run_pipeline_script(
     arguments: dict,
     yaml_path: str | Path,
     experiment_name: str,
-    data_files: dict[str, str] | None = None,
     argv: list[str] | None = None,
     compile_by_default: bool = False,
 ) -> None:
@@ -99,10 +98,10 @@ def run_pipeline_script(
 
     Args:
         pipeline_func: the ``@dsl.pipeline`` function.
-        arguments: its parameters for a submitted or local run (the defaults fill the rest).
+        arguments: its parameters for a submitted or local run (the defaults fill the rest; a local
+            run points the workshop's URLs among the defaults at this machine, see ``local_urls``).
         yaml_path: where ``--compile`` writes the YAML; a bare name goes next to the calling script.
         experiment_name: the experiment a submitted run goes to.
-        data_files: URL parameters that a local run points at files of ``99-data_prep/``.
         argv: the options; by default the command line's (none when run by the play button).
         compile_by_default: the play button only writes the YAML (``--local`` still runs it).
     """
@@ -111,6 +110,7 @@ def run_pipeline_script(
     parser.add_argument("--compile", action="store_true", help=f"only write {yaml_path.name}")
     parser.add_argument("--local", action="store_true", help="run on this machine even in a cluster workbench")
     parser.add_argument("--verbose", action="store_true", help="a local run also shows the steps' full output")
+    parser.add_argument("--outputs", type=Path, metavar="FILE", help="a local run writes its outputs to FILE as JSON")
     parser.add_argument(
         "--set",
         action="append",
@@ -121,14 +121,14 @@ def run_pipeline_script(
     options = parser.parse_args(script_arguments() if argv is None else argv)
     overrides = parse_overrides(options.set, pipeline_func)
     arguments = {**arguments, **overrides}
-    # A URL given with --set wins over the local data file that would replace it.
-    data_files = {name: file for name, file in (data_files or {}).items() if name not in overrides}
     if options.compile or (compile_by_default and not options.local):
         compile_pipeline(pipeline_func, yaml_path)
     elif cluster.in_workbench() and not options.local:
         cluster.submit(pipeline_func, arguments, experiment_name)
     else:
         try:
-            local_run.run(pipeline_func, arguments, data_files, verbose=options.verbose)
+            finished = local_run.run(pipeline_func, arguments, verbose=options.verbose)
         except local_run.PipelineFailed as failure:
             raise SystemExit(str(failure)) from None
+        if options.outputs:
+            options.outputs.write_text(json.dumps(finished.outputs, indent=2))

@@ -1,18 +1,14 @@
 """Say where a local run's registered model is: the registry's UI, or its SQLite file."""
 
 import os
-import re
-
-# What the registration step prints (3-prod_datascience/save_model.py) when it registers in MLflow.
-_REGISTERED = re.compile(r"^\s*Registered (\S+) version (\d+) in MLflow \(accuracy ([\d.]+)", re.MULTILINE)
 
 
-def registered_versions(output: str) -> list[str]:
-    """One line per model version a run registered (read from its output): name, version, accuracy, where."""
-    lines = []
-    for name, number, accuracy in _REGISTERED.findall(output):
-        where = os.environ.get("MLFLOW_TRACKING_URI", "")
-        if where.startswith("http"):
-            where = f"the MLflow UI: {where}/#/models/{name}/versions/{number}"
-        lines.append(f"Registered model {name} version {number} (accuracy {accuracy}); see {where}")
-    return lines
+def registered_model_line(parameters: dict, outputs: dict) -> str | None:
+    """Where to see the version a run registered (its output ``registered_version``), if it registered one."""
+    name, version = parameters.get("model_name"), outputs.get("registered_version")
+    if not (name and version):
+        return None
+    where = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if where.startswith("http"):
+        where = f"the MLflow UI: {where}/#/models/{name}/versions/{version}"
+    return f"Registered model {name} version {version}; see {where}"

@@ -24,6 +24,7 @@ TRAINING_STEPS = [
     "convert-to-onnx",
     "validate-onnx-model",
     "evaluate-model",
+    "check-accuracy-gate",
     "push-to-model-registry",
 ]
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from jukebox import local_run, pins
+from jukebox.local_urls import local_arguments
 from jukebox.run_progress import StepProgress
 
 CHAPTER = "kit (shared package)"
@@ -67,3 +68,31 @@ def test_verbose_progress_echoes_the_full_output(tmp_path):
     progress.close()
     assert "raw executor line" in console.getvalue()
     assert sys.stdout is not progress
+
+
+def test_a_local_run_points_the_workshops_default_urls_at_this_machine():
+    from kfp import dsl
+
+    @dsl.component
+    def show(value: str):
+        print(value)
+
+    @dsl.pipeline(name="urls")
+    def urls(
+        dataset_url: str = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep/songs.parquet",
+        repo_url: str = "https://gitea-gitea.apps.cluster.example.com/user1/jukebox.git",
+        other_url: str = "https://example.com/elsewhere.parquet",
+        days: int = 3,
+    ):
+        show(value=dataset_url)
+
+    data, git = "http://127.0.0.1:1/raw", "http://127.0.0.1:2"
+    assert local_arguments(urls, {}, data, git, "user2") == {
+        "dataset_url": f"{data}/songs.parquet",
+        "repo_url": f"{git}/user2/jukebox.git",
+        "other_url": "https://example.com/elsewhere.parquet",
+        "days": 3,
+    }
+    given = {"dataset_url": "http://127.0.0.1:3/99-data_prep/mine.parquet", "repo_url": f"{git}/user3/jukebox.git"}
+    assert local_arguments(urls, given, data, git, "user2").items() >= given.items(), "a given value is kept"
+    assert local_arguments(urls, {}, data, None, None)["repo_url"].startswith("https://gitea"), "no lab: no repo"

@@ -1,4 +1,4 @@
-"""Registration: MLflow locally (with the accuracy gate), Kubeflow Model Registry on the cluster (test double)."""
+"""The accuracy gate and registration: MLflow locally, Kubeflow Model Registry on the cluster (test double)."""
 
 import sys
 import types
@@ -8,21 +8,24 @@ import pytest
 from conftest import make_artifact
 from kfp import dsl
 from mlflow import MlflowClient
-from save_model import push_to_model_registry
+from save_model import check_accuracy_gate, push_to_model_registry
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter
 
 SECRET = "s3cr3t-value-never-shown"
 
 
-def register(prepared, tmp_path, accuracy, version="abc1234", dataset_metadata=None, **overrides):
+def gate_then_register(prepared, tmp_path, accuracy, version="abc1234", dataset_metadata=None, **overrides) -> str:
+    """The pipeline's last two steps: the gate (which raises to stop the run), then registration."""
     dataset = make_artifact(dsl.Dataset, tmp_path, "dataset", dataset_metadata or dict(prepared["dataset"].metadata))
     metrics = make_artifact(dsl.Metrics, tmp_path, "metrics", {"accuracy": accuracy})
+    check_accuracy_gate.python_func(
+        model_name="jukebox", cluster_domain="apps.example.com", accuracy_tolerance=0.02, metrics=metrics
+    )
     arguments = {
         "model_name": "jukebox",
         "version": version,
         "cluster_domain": "apps.example.com",
-        "accuracy_tolerance": 0.02,
         "run_id": "run-42",
         "dataset": dataset,
         "onnx_model": prepared["onnx_model"],
@@ -31,11 +34,11 @@ def register(prepared, tmp_path, accuracy, version="abc1234", dataset_metadata=N
         "metrics": metrics,
         **overrides,
     }
-    push_to_model_registry.python_func(**arguments)
+    return push_to_model_registry.python_func(**arguments)
 
 
 def test_registers_a_version_with_lineage_and_artifacts(prepared, tmp_path, mlflow_registry):
-    register(prepared, tmp_path, accuracy=0.25)
+    assert gate_then_register(prepared, tmp_path, accuracy=0.25) == "1", "the step returns the registered version"
     client = MlflowClient(mlflow_registry)
     version = client.get_model_version("jukebox", "1")
     assert version.tags["accuracy"] == "0.250000"
@@ -52,19 +55,19 @@ def test_registers_a_version_with_lineage_and_artifacts(prepared, tmp_path, mlfl
 
 
 def test_each_run_adds_one_version(prepared, tmp_path, mlflow_registry):
-    register(prepared, tmp_path, accuracy=0.25, version="one")
-    register(prepared, tmp_path, accuracy=0.26, version="two")
+    gate_then_register(prepared, tmp_path, accuracy=0.25, version="one")
+    gate_then_register(prepared, tmp_path, accuracy=0.26, version="two")
     versions = MlflowClient(mlflow_registry).search_model_versions("name='jukebox'")
     assert sorted(v.tags["version"] for v in versions) == ["one", "two"]
 
 
 def test_gate_refuses_a_model_worse_than_production(prepared, tmp_path, mlflow_registry):
-    register(prepared, tmp_path, accuracy=0.30, version="good")
+    gate_then_register(prepared, tmp_path, accuracy=0.30, version="good")
     client = MlflowClient(mlflow_registry)
     client.set_registered_model_alias("jukebox", "production", "1")
-    register(prepared, tmp_path, accuracy=0.29, version="within-tolerance")
+    gate_then_register(prepared, tmp_path, accuracy=0.29, version="within-tolerance")
     with pytest.raises(RuntimeError, match=r"accuracy 0\.2000 is below the production model \(version 1, 0\.3000\)"):
-        register(prepared, tmp_path, accuracy=0.20, version="worse")
+        gate_then_register(prepared, tmp_path, accuracy=0.20, version="worse")
     assert len(client.search_model_versions("name='jukebox'")) == 2
 
 
@@ -73,7 +76,7 @@ def test_credentials_in_source_urls_never_reach_the_registry(prepared, tmp_path,
         **prepared["dataset"].metadata,
         "rankings_url": f"https://user:{SECRET}@example.com/r.parquet",
     }
-    register(prepared, tmp_path, accuracy=0.25, dataset_metadata=metadata)
+    gate_then_register(prepared, tmp_path, accuracy=0.25, dataset_metadata=metadata)
     version = MlflowClient(mlflow_registry).get_model_version("jukebox", "1")
     assert version.tags["data_rankings_url"] == "https://example.com/r.parquet"
     assert all(SECRET not in value for value in version.tags.values())
@@ -128,9 +131,10 @@ def cluster(monkeypatch, tmp_path):
 
 
 def test_cluster_registers_in_the_kubeflow_model_registry(prepared, tmp_path, cluster, capsys):
-    register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
-    (registry,) = FakeModelRegistry.instances
-    assert registry.address == "https://user1-jukebox-registry-rest.apps.example.com:443"
+    registered = gate_then_register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
+    assert registered == "abc1234", "on the cluster a version is named after the git version"
+    gate, registry = FakeModelRegistry.instances
+    assert registry.address == gate.address == "https://user1-jukebox-registry-rest.apps.example.com:443"
     ((name, uri, options),) = registry.registered
     assert (name, uri) == ("jukebox", "s3://models/jukebox/abc1234/model.onnx")
     assert options["version"] == "abc1234" and options["model_format_name"] == "onnx"
@@ -149,5 +153,5 @@ def test_cluster_registers_in_the_kubeflow_model_registry(prepared, tmp_path, cl
 def test_cluster_gate_refuses_before_uploading(prepared, tmp_path, cluster):
     FakeModelRegistry.production_accuracy = 0.5
     with pytest.raises(RuntimeError, match="below the production model"):
-        register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
+        gate_then_register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
     assert cluster.s3.uploads == [] and FakeModelRegistry.instances[0].registered == []

@@ -36,6 +36,7 @@ def test_play_button_trains_and_registers_a_model_and_installs_nothing(tmp_path)
         text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Outputs: registered_version = 1" in result.stdout, "the run gives back the version it registered"
     assert "Registered model jukebox version 1" in result.stdout
     assert pip_freeze() == before, "a local run must not change the installed packages"
     # Quiet: one line per step as it starts and ends; the executor's output is in the full log.
@@ -56,9 +57,9 @@ def test_play_button_trains_and_registers_a_model_and_installs_nothing(tmp_path)
 
 @pytest.fixture
 def training_pipeline():
-    from prod_train_save_pipeline import DEFAULTS, training_pipeline
+    from prod_train_save_pipeline import training_pipeline
 
-    return lambda **changes: local_run.run(training_pipeline, {**DEFAULTS, **changes})
+    return lambda **changes: local_run.run(training_pipeline, changes)
 
 
 @pytest.mark.slow

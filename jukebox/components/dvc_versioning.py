@@ -202,13 +202,3 @@ def version_with_dvc(
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def use_git_auth(task) -> None:
-    """On the cluster, give ``task`` the git credentials (secret ``git-auth``) and its namespace as env."""
-    from kfp import kubernetes
-
-    kubernetes.use_secret_as_env(
-        task, secret_name="git-auth", secret_key_to_env={"username": "username", "password": "password"}
-    )
-    kubernetes.use_field_path_as_env(task, env_name="namespace", field_path="metadata.namespace")

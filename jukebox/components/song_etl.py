@@ -126,13 +126,3 @@ def load_data(dataset: Input[Dataset], bucket: str = "data", key: str = "song_pr
     except BotoCoreError as error:
         raise RuntimeError(f"Cannot reach S3 at {endpoint}: {type(error).__name__}.") from None
     print(f"Wrote {os.path.getsize(dataset.path):,} bytes to s3://{bucket}/{key}.")
-
-
-def use_data_connection(task) -> None:
-    """On the cluster, give ``task`` the S3 connection of the secret ``aws-connection-data`` as env."""
-    from kfp import kubernetes
-
-    names = ["AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_S3_BUCKET"]
-    kubernetes.use_secret_as_env(
-        task, secret_name="aws-connection-data", secret_key_to_env={name: name for name in names}
-    )

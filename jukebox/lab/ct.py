@@ -2,9 +2,10 @@
 
 For each push to a user's jukebox repo, one run, in push order:
 clone at the pushed commit → ``feast apply`` (if the GitOps config asks for it) → run the
-chapter 3 training pipeline (``version`` = short SHA) → mark the registered version as deployed
-to "test". Scheduled and ad-hoc runs run a pipeline script (``pipeline_run``). Every step's output goes to the run's log
-with the lab's secrets masked; a failed step fails the run with that step's own message.
+chapter 3 training pipeline (``version`` = short SHA) → mark the version it registered (the
+pipeline's output ``registered_version``) as deployed to "test". Scheduled and ad-hoc runs run a
+pipeline script (``pipeline_run``). Every step's output goes to the run's log with the lab's
+secrets masked; a failed step fails the run with that step's own message.
 """
 
 import base64
@@ -67,10 +68,10 @@ def run_command(command: list[str], log: RunLog, env: dict[str, str], cwd: Path 
     return last
 
 
-def pipeline_command(script: Path, parameters: dict) -> list[str]:
+def pipeline_command(script: Path, parameters: dict, outputs: Path | None = None) -> list[str]:
     import json
 
-    command = [sys.executable, script.name, "--local"]
+    command = [sys.executable, script.name, "--local", *(["--outputs", str(outputs)] if outputs else [])]
     for key, value in parameters.items():
         command += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     return command
@@ -112,6 +113,7 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix=f"{run.id}-", dir=lab.home / "runs"))
     version = run.commit[:7]
     model_name = "jukebox" if run.user == lab.default_user else f"jukebox-{run.user}"
+    outputs = workdir / "pipeline-outputs.json"  # written by the training run, after the clone
 
     def clone(log: RunLog) -> str:
         git_env = {**env, **git_auth_env(run.user, password)}
@@ -130,20 +132,22 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
         script = workdir / TRAINING_SCRIPT
         if not script.exists():
             raise StepFailed(f"The repo has no {TRAINING_SCRIPT} at {version}.")
-        run_command(pipeline_command(script, {"version": version, "model_name": model_name}), log, env, script.parent)
+        parameters = {"version": version, "model_name": model_name}
+        run_command(pipeline_command(script, parameters, outputs), log, env, script.parent)
         return f"trained and registered {model_name} {version}"
 
     def deploy(log: RunLog) -> str:
+        import json
+
         from mlflow import MlflowClient
 
+        registered = json.loads(outputs.read_text()).get("registered_version") if outputs.exists() else None
+        if not registered:
+            raise StepFailed(f"The training pipeline at {version} gave no registered_version to deploy.")
         client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-        found = client.search_model_versions(f"name='{model_name}' and tag.version='{version}'")
-        if not found:
-            raise StepFailed(f"No version {version} of {model_name} in the registry to deploy.")
-        latest = max(found, key=lambda item: int(item.version))
-        client.set_registered_model_alias(model_name, DEPLOYED_ALIAS, latest.version)
-        client.set_model_version_tag(model_name, latest.version, "deployed", DEPLOYED_ALIAS)
-        return f"{model_name} version {latest.version} deployed to {DEPLOYED_ALIAS}"
+        client.set_registered_model_alias(model_name, DEPLOYED_ALIAS, registered)
+        client.set_model_version_tag(model_name, registered, "deployed", DEPLOYED_ALIAS)
+        return f"{model_name} version {registered} deployed to {DEPLOYED_ALIAS}"
 
     execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("train", train), ("deploy", deploy)])
 
