@@ -56,11 +56,13 @@ def fetch_data(
     properties, properties_md5 = download_parquet(properties_url, "song properties", ["spotify_id", *features])
     print(f"Downloaded {len(rankings):,} chart entries and {len(properties):,} songs.")
 
+    if "event_timestamp" in properties.columns:  # a history (chapter 7): each song's latest row counts
+        properties = properties.sort_values("event_timestamp", kind="stable")
     data = (
         rankings[["spotify_id", "country"]]
         .dropna()
         .drop_duplicates()
-        .merge(properties.drop_duplicates("spotify_id"), on="spotify_id", how="inner")
+        .merge(properties.drop_duplicates("spotify_id", keep="last"), on="spotify_id", how="inner")
     )
     if data.empty:
         raise RuntimeError(f"No song of the rankings at {rankings_url} is in the song properties at {properties_url}.")
@@ -162,11 +164,13 @@ def fetch_data_from_dvc(
         raise RuntimeError(
             f"The DVC-tracked song_properties.parquet at {git_version} lacks the columns {', '.join(missing)}."
         )
+    if "event_timestamp" in properties.columns:  # a history (chapter 7): each song's latest row counts
+        properties = properties.sort_values("event_timestamp", kind="stable")
     data = (
         rankings[["spotify_id", "country"]]
         .dropna()
         .drop_duplicates()
-        .merge(properties.drop_duplicates("spotify_id"), on="spotify_id", how="inner")
+        .merge(properties.drop_duplicates("spotify_id", keep="last"), on="spotify_id", how="inner")
     )
     print(f"DVC data at {git_version} (md5 {dvc_md5}): {len(properties):,} songs; joined {len(data):,} pairs.")
     data.to_parquet(dataset.path, index=False)

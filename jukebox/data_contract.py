@@ -35,6 +35,10 @@ FEATURE_RULES = {
 }
 FEATURES = list(FEATURE_RULES)
 
+# Song properties: one row per song; or, once chapter 7 keeps a history, one row per song and
+# moment (``event_timestamp``): a song whose properties changed has a row for each version, and
+# readers that want one row per song take its latest. (Uniqueness is checked on the columns a
+# file has: a file without ``event_timestamp`` must have each song once.)
 SONG_PROPERTIES = {
     "name": "song properties",
     "columns": {
@@ -42,7 +46,7 @@ SONG_PROPERTIES = {
         **FEATURE_RULES,
         "event_timestamp": {"type": "datetime", "required": False},
     },
-    "unique": ["spotify_id"],
+    "unique": ["spotify_id", "event_timestamp"],
     "min_rows": 1,
 }
 

@@ -173,3 +173,13 @@ def load_pipeline(chapter: str, script: str, name: str):
 def test_the_compiled_pipelines_carry_the_contract_itself(tmp_path, chapter, script, name, contract):
     (carried,) = compiled_contracts(load_pipeline(chapter, script, name), tmp_path)
     assert carried == contract  # the pod checks exactly what data_contract.py defines: no copy to drift
+
+
+def test_song_properties_may_be_a_history_with_one_row_per_song_and_moment(songs, tmp_path):
+    stamped = songs.assign(event_timestamp=pd.Timestamp("2024-01-01", tz="UTC"))
+    changed = stamped.head(1).assign(energy=0.5, event_timestamp=pd.Timestamp("2024-06-01", tz="UTC"))
+    assert check(pd.concat([stamped, changed]), tmp_path) == "", "a song may have a row per change"
+    twice = pd.concat([stamped, stamped.head(1)])
+    assert "spotify_id and event_timestamp must be unique: 2 rows share a value" in check(twice, tmp_path)
+    no_time = pd.concat([songs, songs.head(1)])
+    assert "spotify_id must be unique" in check(no_time, tmp_path), "without a time, each song once"
