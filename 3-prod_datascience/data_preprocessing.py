@@ -40,7 +40,9 @@ def preprocess_data(
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelEncoder, StandardScaler
 
-    features = list(dataset.metadata.get("features") or default_features)
+    named = dataset.metadata.get("features") or default_features
+    # The cluster's metadata store may hand a list back wrapped as {"list": [...]}.
+    features = list(named["list"] if isinstance(named, dict) else named)
     data = pd.read_parquet(dataset.path)
     print(f"Preprocessing {len(data):,} rows with {len(features)} features: {', '.join(features)}")
 

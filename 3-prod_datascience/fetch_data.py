@@ -189,4 +189,91 @@ def fetch_data_from_dvc(
     )
 
 
-### 🛍️ Fetch Data from Feast: `fetch_data_from_feast(...)` comes with chapter 7.
+@component(
+    base_image=BASE_IMAGE,
+    packages_to_install=pinned("feast", "pandas", "pyarrow", "requests", "s3fs", "psycopg", "psycopg-binary"),
+)
+def fetch_data_from_feast(
+    feature_store_yaml: str,
+    rankings_url: str,
+    dataset: Output[Dataset],
+    feature_service: str = "serving_fs",
+):
+    """Build the training data through the feature service (chapter 7).
+
+    The charts give the entity rows: each (song, country) with the first day the song charted
+    there. Feast joins each row with the song's properties as they were that day (a point-in-time
+    join on ``event_timestamp``), with exactly the features of ``feature_service``: comment one out
+    in ``feature_repo/feature_service.py`` and the next model is trained without it. One song
+    charts in several countries on the same day; Feast keeps one row per song and timestamp, so
+    those rows are made a microsecond apart.
+
+    Args:
+        feature_store_yaml: the feature repo's ``feature_store.yaml`` (values from the environment;
+            in the lab ``FEAST_FS_YAML_FILE_PATH`` names the lab's configuration instead).
+        rankings_url: the daily charts (parquet: spotify_id, country, snapshot_date).
+        dataset: one row per (song, country where it charted), with the feature service's features.
+        feature_service: the feature service to train through.
+    """
+    import hashlib
+    import io
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+    import requests
+    from feast import FeatureStore
+    from feast.errors import FeastObjectNotFoundException
+
+    try:
+        response = requests.get(rankings_url, timeout=120)
+    except requests.RequestException as error:
+        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: {type(error).__name__}.") from None
+    if response.status_code != 200:
+        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: HTTP {response.status_code}.")
+    charts = pd.read_parquet(io.BytesIO(response.content), columns=["spotify_id", "country", "snapshot_date"])
+
+    if os.environ.get("AWS_S3_ENDPOINT"):  # Feast's S3 reads take the endpoint from the AWS SDK's variable
+        os.environ.setdefault("AWS_ENDPOINT_URL_S3", os.environ["AWS_S3_ENDPOINT"])
+    repo = Path(tempfile.mkdtemp())
+    (repo / "feature_store.yaml").write_text(feature_store_yaml)
+    store = FeatureStore(repo_path=str(repo))
+    try:
+        service = store.get_feature_service(feature_service)
+    except FeastObjectNotFoundException:
+        raise RuntimeError(
+            f"The feature store of project {store.project} has no feature service {feature_service}: "
+            "run `feast apply` in 7-feature_store/feature_repo first."
+        ) from None
+    features = [field.name for view in service.feature_view_projections for field in view.features]
+
+    entities = charts.dropna().groupby(["spotify_id", "country"], as_index=False)["snapshot_date"].min()
+    entities["event_timestamp"] = pd.to_datetime(entities["snapshot_date"], utc=True)
+    same_moment = entities.groupby(["spotify_id", "event_timestamp"]).cumcount()
+    entities["event_timestamp"] += pd.to_timedelta(same_moment, unit="us")
+    joined = store.get_historical_features(entity_df=entities, features=service).to_df()
+    data = joined.dropna(subset=features)
+    if data.empty:
+        raise RuntimeError(
+            f"The feature store of project {store.project} has no song of the rankings at {rankings_url}: "
+            "load the song properties and materialize them first."
+        )
+    data = data.sort_values(["spotify_id", "country"]).reset_index(drop=True)  # Feast's row order varies
+    print(
+        f"Feature service {feature_service} of project {store.project}: {len(features)} features, "
+        f"{len(data):,} (song, country) pairs ({len(entities) - len(data):,} without properties left out)."
+    )
+    data[["spotify_id", "country", *features]].to_parquet(dataset.path, index=False)
+    dataset.metadata.update(
+        {
+            "source": "feast",
+            "feature_service": feature_service,
+            "feast_project": store.project,
+            "feast_registry": str(store.config.registry.path).split("@")[-1],
+            "rankings_url": rankings_url,
+            "rankings_md5": hashlib.md5(response.content).hexdigest(),
+            "features": features,
+            "rows": len(data),
+        }
+    )

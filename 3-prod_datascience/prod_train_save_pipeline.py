@@ -16,13 +16,14 @@ from typing import NamedTuple
 from data_preprocessing import preprocess_data
 from data_validation import TRAINING_DATA, validate_data
 from evaluate_model import evaluate_model, validate_onnx_model
-from fetch_data import fetch_data, fetch_data_from_dvc  # noqa: F401 (the DVC block below uses it)
+from fetch_data import fetch_data, fetch_data_from_dvc, fetch_data_from_feast  # noqa: F401 (blocks below)
 from kfp import dsl, kubernetes
 from save_model import check_accuracy_gate, push_to_model_registry
 from train_model import convert_to_onnx, train_model
 
-from jukebox.components.connections import (  # noqa: F401 (the DVC block below uses some)
+from jukebox.components.connections import (  # noqa: F401 (the DVC and Feast blocks below use some)
     use_data_connection,
+    use_feature_store_connection,
     use_git_auth,
     use_models_connection,
     use_namespace,
@@ -31,6 +32,8 @@ from jukebox.data_contract import FEATURES
 from jukebox.pipeline_script import run_pipeline_script, script_folder
 
 DEFAULTS = json.loads((script_folder() / "default_parameters.json").read_text())
+# Chapter 7's feature store configuration, for the Feast block (its values come from secrets).
+FEATURE_STORE = script_folder().parent / "7-feature_store" / "feature_repo" / "feature_store.yaml"
 
 
 class Outputs(NamedTuple):
@@ -67,7 +70,10 @@ def training_pipeline(
     # fetch_task.set_caching_options(False)
 
     ### 🛍️ Fetch Data from Feast
-    # (chapter 7 adds this block)
+    # fetch_task = fetch_data_from_feast(feature_store_yaml=FEATURE_STORE.read_text(), rankings_url=rankings_url)
+    # use_data_connection(fetch_task)
+    # use_feature_store_connection(fetch_task)
+    # fetch_task.set_caching_options(False)
 
     validation_task = validate_data(dataset=fetch_task.outputs["dataset"], contract=TRAINING_DATA)
     preprocess_task = preprocess_data(dataset=fetch_task.outputs["dataset"], default_features=FEATURES)

@@ -1,19 +1,38 @@
 """The edits participants make to chapter files, done the way they do them (comment in/out)."""
 
+FETCH_BLOCKS = {"urls": "### 🐶", "dvc": "### 🍇", "feast": "### 🛍️"}
 
-def switch_training_to_dvc(source: str) -> str:
-    """In prod_train_save_pipeline.py: comment out the URL fetch, uncomment the DVC block."""
-    lines, out, in_dvc_block = source.splitlines(), [], False
-    for line in lines:
+
+def switch_training_source(source: str, to: str) -> str:
+    """In prod_train_save_pipeline.py: comment out the active fetch block, uncomment the block ``to``.
+
+    A block runs from its ``### …`` title to the next blank line; as an editor's "toggle comment"
+    does, ``# `` goes at the title's indentation.
+    """
+    out, block, indent = [], None, 0
+    for line in source.splitlines():
         stripped = line.strip()
         if stripped.startswith("### "):
-            in_dvc_block = stripped.startswith("### 🍇")
-        elif stripped.startswith("fetch_task = fetch_data(") or stripped == "fetch_task.set_caching_options(False)":
-            if not in_dvc_block:
-                line = line.replace(stripped, "# " + stripped)
-        elif in_dvc_block and stripped.startswith("# "):
-            line = line.replace("# ", "", 1)
+            block = next((name for name, title in FETCH_BLOCKS.items() if stripped.startswith(title)), None)
+            indent = len(line) - len(line.lstrip())
+        elif not stripped:
+            block = None
+        elif block == to and line[indent:].startswith("# "):
+            line = line[:indent] + line[indent + 2 :]
+        elif block and block != to and not line[indent:].startswith("#"):
+            line = line[:indent] + "# " + line[indent:]
         out.append(line)
-    edited = "\n".join(out) + "\n"
-    assert edited.count("fetch_task = fetch_data_from_dvc(") == 1 and "    # fetch_task = fetch_data(" in edited
-    return edited
+    active = [line for line in out if line.strip().startswith("fetch_task = fetch_data")]
+    assert len(active) == 1, f"exactly one source is active: {active}"
+    return "\n".join(out) + "\n"
+
+
+def switch_training_to_dvc(source: str) -> str:
+    return switch_training_source(source, "dvc")
+
+
+def leave_out_feature(service_source: str, feature: str) -> str:
+    """In feature_repo/feature_service.py: comment out the line of ``feature``."""
+    line = f'"{feature}",'
+    assert service_source.count(line) == 1, f"{feature} is on one line of the feature service"
+    return service_source.replace(line, f"# {line}")

@@ -87,15 +87,17 @@ def test_preprocessing_splits_scales_and_follows_the_dataset_features(prepared, 
     assert prepared["train_data"].metadata["features"] == FEATURES
 
     twelve = [feature for feature in FEATURES if feature != "loudness"]
-    dataset = make_artifact(dsl.Dataset, tmp_path, "dataset", {"features": twelve})
-    pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
-    outputs = {
-        name: make_artifact(dsl.Dataset, tmp_path, name)
-        for name in ("train_data", "val_data", "test_data", "scaler", "label_encoder")
-    }
-    preprocess_data.python_func(dataset=dataset, default_features=FEATURES, **outputs)
-    assert outputs["train_data"].metadata["features"] == twelve
-    assert "loudness" not in pd.read_parquet(outputs["train_data"].path).columns
+    # A plain list (the lab), or wrapped as the cluster's metadata store may hand it back.
+    for named in (twelve, {"list": twelve}):
+        dataset = make_artifact(dsl.Dataset, tmp_path, "dataset", {"features": named})
+        pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
+        outputs = {
+            name: make_artifact(dsl.Dataset, tmp_path, name)
+            for name in ("train_data", "val_data", "test_data", "scaler", "label_encoder")
+        }
+        preprocess_data.python_func(dataset=dataset, default_features=FEATURES, **outputs)
+        assert outputs["train_data"].metadata["features"] == twelve
+        assert "loudness" not in pd.read_parquet(outputs["train_data"].path).columns
 
 
 def test_training_is_reproducible(prepared, tmp_path):

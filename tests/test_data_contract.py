@@ -183,3 +183,17 @@ def test_song_properties_may_be_a_history_with_one_row_per_song_and_moment(songs
     assert "spotify_id and event_timestamp must be unique: 2 rows share a value" in check(twice, tmp_path)
     no_time = pd.concat([songs, songs.head(1)])
     assert "spotify_id must be unique" in check(no_time, tmp_path), "without a time, each song once"
+
+
+def test_training_data_has_the_features_its_source_names(prepared, tmp_path):
+    data = pd.read_parquet(prepared["dataset"].path).drop(columns=["loudness"])
+    twelve = [feature for feature in FEATURES if feature != "loudness"]
+    for named, refusal in ((twelve, ""), ({"list": twelve}, ""), (FEATURES, "loudness is missing")):
+        dataset = make_artifact(dsl.Dataset, tmp_path, "training.parquet", {"features": named})
+        data.to_parquet(dataset.path, index=False)
+        try:
+            validate_data.python_func(dataset=dataset, contract=TRAINING_DATA)
+            said = ""
+        except ValueError as error:
+            said = str(error)
+        assert (refusal in said) if refusal else said == "", said

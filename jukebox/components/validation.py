@@ -38,6 +38,9 @@ def validate_data(dataset: Input[Dataset], contract: dict):
     name = contract["name"]
     data = pd.read_parquet(dataset.path)
     problems, columns = [], {}
+    named = dataset.metadata.get("features") or []  # the features the source says the data has
+    named = named.get("list", []) if isinstance(named, dict) else named  # a cluster may wrap lists
+    problems += [f"{feature} is missing" for feature in sorted(set(named) - set(data.columns))]
     # In name order: a contract that travelled through the pipeline's JSON keeps no key order.
     for column, rule in sorted(contract["columns"].items()):
         if column not in data.columns:
