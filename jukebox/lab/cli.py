@@ -2,6 +2,7 @@
 
 up [--port NAME=N]… [--user NAME]…   start what is not running (a second `up` starts nothing)
 jupyter [--root DIR]                 the workbench: JupyterLab with Elyra, on the kit's folder
+feast-ui                             the Feast UI: every participant's feature store project
 down                                 stop what the lab started
 status                               each service: port, health, state folder
 env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
@@ -106,6 +107,16 @@ def jupyter(options) -> None:
     print("Its kernels have the lab's variables (S3, git, MLflow); `down` stops it with the lab.")
 
 
+def feast_ui_command(options) -> None:
+    """Start the Feast UI (and the lab first, when it is down); print where to open it."""
+    lab = settings.create_or_update({}, None)
+    _start(lab, _core(lab))
+    (service,) = [service for service in services.services(lab) if service.name == "feast-ui"]
+    if not _start(lab, [service]):
+        print("The Feast UI was already running.")
+    print(f"Open the Feast UI: {service.url} (project {lab.default_user}_music; `down` stops it with the lab).")
+
+
 def down(options) -> None:
     lab = _settings()
     for service in reversed(services.services(lab)):
@@ -125,6 +136,7 @@ def status(options) -> None:
     print(f"raw data    {lab.raw_url}/<file>")
     print(f"git repos   {lab.git_url}/<user>/jukebox.git, …/mlops-gitops.git (users: {', '.join(lab.users)})")
     print("workbench   `python -m jukebox.lab jupyter` starts JupyterLab and prints its URL with the token")
+    print("feast-ui    `python -m jukebox.lab feast-ui` starts the Feast UI (the lab's feature store, every project)")
 
 
 def env(options) -> None:
@@ -251,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
     jupyter_parser = commands.add_parser("jupyter", help="start the workbench (JupyterLab with Elyra)")
     jupyter_parser.add_argument("--root", help="the folder it opens on (default: the kit's folder)")
     jupyter_parser.set_defaults(run=jupyter)
+    commands.add_parser("feast-ui", help="start the Feast UI").set_defaults(run=feast_ui_command)
     commands.add_parser("down", help="stop the lab's services").set_defaults(run=down)
     commands.add_parser("status", help="show each service").set_defaults(run=status)
     env_parser = commands.add_parser("env", help="print shell exports")

@@ -3,9 +3,19 @@
 Components read ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``… (secret ``aws-connection-data``) and
 ``username``/``password`` (secret ``git-auth``) on the cluster; the lab sets the same names, so the
 same code runs in both targets.
+
+The feature store (chapter 7) needs two more: ``FEAST_FS_YAML_FILE_PATH``, Feast's own variable
+for the configuration file to use (the lab's SQLite store instead of the cluster's PostgreSQL in
+``feature_repo/feature_store.yaml``), and ``AWS_ENDPOINT_URL_S3``, the AWS SDK's variable for the
+S3 endpoint, with which Feast reads the offline store (``jukebox.feature_store`` sets it from
+``AWS_S3_ENDPOINT`` where only that one is set, as on the cluster).
 """
 
+from pathlib import Path
+
 from jukebox.lab import process, settings
+
+LAB_FEATURE_STORE = Path(__file__).with_name("feature_store.yaml")
 
 ENV_KEYS = (
     "AWS_S3_ENDPOINT",
@@ -29,12 +39,14 @@ def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[
         "AWS_SECRET_ACCESS_KEY": keys["secret_key"],
         "AWS_DEFAULT_REGION": settings.REGION,
         "AWS_S3_BUCKET": "pipeline",
+        "AWS_ENDPOINT_URL_S3": lab.s3_url(user),
         "username": user,
         "password": creds["git"][user],
         "MLFLOW_TRACKING_URI": lab.url("mlflow"),
         "JUKEBOX_GIT_URL": lab.git_url,
         "JUKEBOX_RAW_URL": lab.raw_url,
         "JUKEBOX_LAB_HOME": str(lab.home),
+        "FEAST_FS_YAML_FILE_PATH": str(LAB_FEATURE_STORE),
     }
 
 

@@ -1,6 +1,7 @@
 """The lab's processes: how to start each, which ports it binds, how to tell it is healthy.
 
-``up`` starts S3, the registry and the controller; the workbench (JupyterLab) starts on demand.
+``up`` starts S3, the registry and the controller; the workbench (JupyterLab) and the Feast UI
+start on demand.
 """
 
 import os
@@ -8,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jukebox.lab import process, s3, settings, workbench
+from jukebox.lab import feast_ui, process, s3, settings, workbench
 
 
 @dataclass
@@ -102,6 +103,16 @@ def services(lab: settings.LabSettings) -> list[Service]:
             str(workbench.root(lab)),  # the folder it opens on
             on_demand=True,
             extra_environment=lambda env: workbench.environment_for(lab, env),
+        ),
+        Service(
+            "feast-ui",
+            ["feast-ui"],
+            feast_ui.command(lab),
+            lambda: process.http_ok(feast_ui.url(lab) + "/projects-list.json"),
+            feast_ui.url(lab),
+            "feast",  # the registry and the online store it shows
+            on_demand=True,
+            extra_environment=lambda env: feast_ui.environment_for(lab, env),
         ),
     ]
 

@@ -20,6 +20,7 @@ PORT_OFFSETS = {
     "s3": 1,
     "mlflow": 2,
     "jupyter": 3,  # the workbench (JupyterLab), started on demand
+    "feast-ui": 4,  # the Feast UI, started on demand
     "s3-master": 10,
     "s3-volume": 11,
     "s3-filer": 12,

@@ -1,0 +1,31 @@
+"""The feature service `serving_fs`: the features the model is trained on and served with.
+
+Training reads its data through this service, and serving asks it for a song's inputs, so this
+list decides the model's inputs. To leave a feature out, comment out its line and push.
+"""
+
+from feast import FeatureService
+from features import song_properties
+
+serving_fs = FeatureService(
+    name="serving_fs",
+    features=[
+        song_properties[
+            [
+                "is_explicit",
+                "duration_ms",
+                "danceability",
+                "energy",
+                "key",
+                "loudness",
+                "mode",
+                "speechiness",
+                "acousticness",
+                "instrumentalness",
+                "liveness",
+                "valence",
+                "tempo",
+            ]
+        ]
+    ],
+)

@@ -1,0 +1,90 @@
+"""Open a participant's feature store and fill its online store, the same way in both targets.
+
+Which store: ``7-feature_store/feature_repo`` with the configuration Feast finds, its
+``feature_store.yaml`` (the cluster's) or the file ``FEAST_FS_YAML_FILE_PATH`` names (the lab's,
+set by ``python -m jukebox.lab env``). Every value of that file comes from the environment, so
+project ``<username>_music`` is the participant's own.
+
+Why ``materialize`` is more than Feast's ``materialize_incremental``: a feature view without
+``ttl`` that was never materialized is only loaded from one year back, so the 2023–2024 songs
+would silently be missing from a fresh store. The first materialization here loads all history.
+"""
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feast import FeatureStore, utils
+
+from jukebox.paths import REPO_ROOT
+
+FEATURE_REPO = REPO_ROOT / "7-feature_store" / "feature_repo"
+FEATURE_SERVICE = "serving_fs"
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # before any song's event_timestamp
+_VARIABLE = re.compile(r"\$\{(\w+)\}")
+
+
+def use_own_s3_endpoint() -> None:
+    """Let Feast's S3 reads go to the endpoint of *this* environment, not one saved in the registry.
+
+    The feature repo's ``FileSource`` has no ``s3_endpoint_override`` (that would be frozen into
+    the registry by whoever ran ``feast apply`` last). With none, Feast reads the parquet with s3fs,
+    whose AWS SDK takes the endpoint from ``AWS_ENDPOINT_URL_S3``; the kit's variable is
+    ``AWS_S3_ENDPOINT`` (the cluster secret's key), so copy it there.
+    """
+    if os.environ.get("AWS_S3_ENDPOINT"):
+        os.environ["AWS_ENDPOINT_URL_S3"] = os.environ["AWS_S3_ENDPOINT"]
+
+
+def config_file(repo_path: Path = FEATURE_REPO) -> Path:
+    """The ``feature_store.yaml`` Feast reads for ``repo_path`` (``FEAST_FS_YAML_FILE_PATH`` first)."""
+    return Path(utils.get_default_yaml_file_path(Path(repo_path)))
+
+
+def missing_variables(repo_path: Path = FEATURE_REPO) -> list[str]:
+    """The ``${VARIABLE}`` names of the configuration that this environment does not set."""
+    lines = config_file(repo_path).read_text().splitlines()
+    settings = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    return sorted({name for name in _VARIABLE.findall(settings) if name not in os.environ})
+
+
+def open_store(repo_path: Path = FEATURE_REPO) -> FeatureStore:
+    """The participant's feature store, configured from the environment.
+
+    Args:
+        repo_path: the feature repo folder (by default the kit's ``7-feature_store/feature_repo``).
+    """
+    missing = missing_variables(repo_path)
+    if missing:
+        raise RuntimeError(
+            f"The feature store configuration {config_file(repo_path)} needs the environment variables "
+            f'{", ".join(missing)}: in the local lab run `eval "$(python -m jukebox.lab env)"` first.'
+        )
+    use_own_s3_endpoint()
+    return FeatureStore(repo_path=str(repo_path))
+
+
+def materialize(store: FeatureStore, end: datetime | None = None) -> dict[str, str]:
+    """Load into the online store what the offline store holds up to ``end``, and nothing twice.
+
+    A feature view never materialized is loaded from the beginning (all history); the others
+    from where their last materialization ended (Feast's ``materialize_incremental``).
+
+    Args:
+        store: the feature store (see ``open_store``).
+        end: the end of the time range to load, timezone-aware; by default now.
+
+    Returns:
+        Each feature view's name and how it was loaded: ``"all history"`` or ``"since <time>"``.
+    """
+    end = end or datetime.now(UTC)
+    loaded = {}
+    for view in store.list_feature_views():
+        if view.most_recent_end_time is None:
+            store.materialize(start_date=BEGINNING, end_date=end, feature_views=[view.name])
+            loaded[view.name] = "all history"
+        else:
+            store.materialize_incremental(end_date=end, feature_views=[view.name])
+            loaded[view.name] = f"since {view.most_recent_end_time.isoformat()}"
+    return loaded
