@@ -5,14 +5,12 @@ Which store: ``7-feature_store/feature_repo`` with the configuration Feast finds
 set by ``python -m jukebox.lab env``). Every value of that file comes from the environment, so
 project ``<username>_music`` is the participant's own.
 
-Why ``materialize`` is more than Feast's ``materialize_incremental``: a feature view without
-``ttl`` that was never materialized is only loaded from one year back, so the 2023–2024 songs
-would silently be missing from a fresh store. The first materialization here loads all history.
+Materializing (all history the first time, then what changed) is the data pipeline's step
+``materialize_features`` (``jukebox/components/materialization.py``): its one definition.
 """
 
 import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 from feast import FeatureStore, utils
@@ -21,7 +19,6 @@ from jukebox.paths import REPO_ROOT
 
 FEATURE_REPO = REPO_ROOT / "7-feature_store" / "feature_repo"
 FEATURE_SERVICE = "serving_fs"
-BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # before any song's event_timestamp
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
 
 
@@ -63,28 +60,3 @@ def open_store(repo_path: Path = FEATURE_REPO) -> FeatureStore:
         )
     use_own_s3_endpoint()
     return FeatureStore(repo_path=str(repo_path))
-
-
-def materialize(store: FeatureStore, end: datetime | None = None) -> dict[str, str]:
-    """Load into the online store what the offline store holds up to ``end``, and nothing twice.
-
-    A feature view never materialized is loaded from the beginning (all history); the others
-    from where their last materialization ended (Feast's ``materialize_incremental``).
-
-    Args:
-        store: the feature store (see ``open_store``).
-        end: the end of the time range to load, timezone-aware; by default now.
-
-    Returns:
-        Each feature view's name and how it was loaded: ``"all history"`` or ``"since <time>"``.
-    """
-    end = end or datetime.now(UTC)
-    loaded = {}
-    for view in store.list_feature_views():
-        if view.most_recent_end_time is None:
-            store.materialize(start_date=BEGINNING, end_date=end, feature_views=[view.name])
-            loaded[view.name] = "all history"
-        else:
-            store.materialize_incremental(end_date=end, feature_views=[view.name])
-            loaded[view.name] = f"since {view.most_recent_end_time.isoformat()}"
-    return loaded

@@ -14,7 +14,7 @@ from jukebox import feature_store
 from jukebox.data_contract import FEATURE_RULES, FEATURES
 from jukebox.lab import environment
 
-CHAPTER = "7 feature store"
+CHAPTER = "7-feature_store"
 
 FEAST_TYPES = {"boolean": "Bool", "integer": "Int64", "number": "Float32"}
 

@@ -2,7 +2,8 @@
 both configurations, the lab's (SQLite) and the cluster's (PostgreSQL, a real server started here).
 
 Feast runs in subprocesses, as participants and CT run it: ``feast apply`` in the feature repo,
-then a short script that opens the store with ``jukebox.feature_store``, materializes, and reads.
+then a short script that opens the store with ``jukebox.feature_store``, materializes with the data
+pipeline's step (``materialize_features``), and reads.
 """
 
 import json
@@ -24,7 +25,7 @@ from jukebox.lab import process
 from jukebox.lab.s3 import ensure_buckets, s3_client
 from jukebox.paths import DATA_PREP
 
-CHAPTER = "7 feature store"
+CHAPTER = "7-feature_store"
 
 SONGS = DATA_PREP / "song_properties.parquet"
 ABBA = "3vkQ5DAB1qQMYO4Mr9zJN6"  # "Gimme! Gimme! Gimme!", first charted 2024-01-01
@@ -34,12 +35,16 @@ NOWHERE = "http://127.0.0.1:9"  # an S3 endpoint where nothing listens
 # Open the participant's store, materialize, read songs online; the last line is the result as JSON.
 READ = """
 import json, sys
-from jukebox.feature_store import FEATURE_SERVICE, materialize, open_store
+from kfp import dsl
+from jukebox.components.materialization import materialize_features
+from jukebox.feature_store import FEATURE_SERVICE, config_file, open_store
 store = open_store()
-loaded = materialize(store)
-again = materialize(store)
+materialize = lambda: {"song_properties": materialize_features.python_func(
+    feature_store_yaml=config_file().read_text(), songs=dsl.Dataset(uri=sys.argv[1]))}
+loaded = materialize()
+again = materialize()
 rows = store.get_online_features(
-    features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"spotify_id": i} for i in sys.argv[1:]]
+    features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"spotify_id": i} for i in sys.argv[2:]]
 ).to_dict()
 source = store.get_data_source("song_properties_source")
 print(json.dumps({"project": store.project, "loaded": loaded, "again": again, "rows": rows,
@@ -57,7 +62,7 @@ def feast(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 def read(env: dict[str, str], *song_ids: str, check: bool = True) -> dict | subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-c", READ, *song_ids], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", READ, str(SONGS), *song_ids], env=env, capture_output=True, text=True, timeout=300
     )
     if not check:
         return result

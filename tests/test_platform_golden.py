@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chapter_edits import switch_training_to_dvc
+from chapter_edits import switch_training_source, switch_training_to_dvc
 
 from jukebox.paths import REPO_ROOT
 
@@ -36,6 +36,12 @@ PIPELINES = {
         "training-pipeline.yaml",
         switch_training_to_dvc,
     ),
+    "training-pipeline-feast.platform.yaml": (
+        "3-prod_datascience",
+        "prod_train_save_pipeline.py",
+        "training-pipeline.yaml",
+        lambda source: switch_training_source(source, "feast"),
+    ),
     "data-pipeline-url-to-s3.platform.yaml": (
         "5-data-versioning",
         "1-data_pipeline_url_to_s3.py",
@@ -48,13 +54,30 @@ PIPELINES = {
         "song-properties-etl.yaml",
         None,
     ),
+    "song-properties-etl-feast.platform.yaml": (
+        "7-feature_store",
+        "5-data_pipeline_with_materialize.py",
+        "song-properties-etl.yaml",
+        None,
+    ),
 }
+FEATURE_REPO = "7-feature_store/feature_repo"  # the Feast steps carry its feature_store.yaml
 
 
 def compiled_platform(tmp_path: Path, chapter: str, script: str, yaml_name: str, edit) -> str:
     """Compile ``script`` with ``--compile`` in a copy of its chapter; return its platform section."""
     folder = tmp_path / chapter
-    shutil.copytree(REPO_ROOT / chapter, folder, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
+
+    def compiled_or_cache(parent: str, names: list[str]) -> list[str]:
+        return [
+            name
+            for name in names
+            if name == "__pycache__" or (parent == str(REPO_ROOT / chapter) and name.endswith(".yaml"))
+        ]
+
+    shutil.copytree(REPO_ROOT / chapter, folder, ignore=compiled_or_cache, dirs_exist_ok=True)
+    if not (tmp_path / FEATURE_REPO).exists():
+        shutil.copytree(REPO_ROOT / FEATURE_REPO, tmp_path / FEATURE_REPO, ignore=shutil.ignore_patterns("__pycache__"))
     if edit:
         (folder / script).write_text(edit((folder / script).read_text()))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MLFLOW_", "JUKEBOX_"))}
@@ -77,11 +100,19 @@ def test_the_platform_section_matches_its_golden_copy(tmp_path, golden):
     )
 
 
-@pytest.mark.parametrize("golden", ["training-pipeline.platform.yaml", "song-properties-etl.platform.yaml"])
+@pytest.mark.parametrize(
+    "golden",
+    [
+        "training-pipeline.platform.yaml",
+        "training-pipeline-feast.platform.yaml",
+        "song-properties-etl-feast.platform.yaml",
+    ]
+    + ["song-properties-etl.platform.yaml"],
+)
 def test_every_component_parameter_is_described_for_the_dashboard(tmp_path, golden):
     """``Args:`` docstrings become the inputs' descriptions in the compiled YAML (and the dashboard)."""
-    chapter, script, yaml_name, _ = PIPELINES[golden]
-    compiled_platform(tmp_path, chapter, script, yaml_name, None)
+    chapter, script, yaml_name, edit = PIPELINES[golden]
+    compiled_platform(tmp_path, chapter, script, yaml_name, edit)
     spec, _ = yaml.safe_load_all((tmp_path / chapter / yaml_name).read_text())
     undescribed = [
         f"{component}.{name}"

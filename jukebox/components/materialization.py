@@ -17,14 +17,19 @@ from kfp.dsl import Dataset, Input, component
 from jukebox.pins import BASE_IMAGE, pinned
 
 
-@component(base_image=BASE_IMAGE, packages_to_install=pinned("feast", "pandas", "pyarrow", "s3fs", "psycopg"))
-def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature_view: str = "song_properties"):
+@component(
+    base_image=BASE_IMAGE, packages_to_install=pinned("feast", "pandas", "pyarrow", "s3fs", "psycopg", "psycopg-binary")
+)
+def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature_view: str = "song_properties") -> str:
     """Load into the online store the rows of ``feature_view`` newer than its last materialization.
 
     Args:
         feature_store_yaml: the feature repo's ``feature_store.yaml`` (values from the environment).
         songs: the song properties just written to S3, to count the songs that go online.
         feature_view: the feature view to materialize.
+
+    Returns:
+        How it was loaded: ``"all history"`` (the first time) or ``"since <the last end>"``.
     """
     import os
     import tempfile
@@ -58,11 +63,12 @@ def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature
     if start is None:
         print(f"First materialization of {feature_view} in project {store.project}: all history.")
         store.materialize(start_date=datetime(1970, 1, 1, tzinfo=UTC), end_date=end, feature_views=[feature_view])
-        going_online = stamps[stamps <= end]
+        going_online, loaded = stamps[stamps <= end], "all history"
     else:
         store.materialize_incremental(end_date=end, feature_views=[feature_view])
-        going_online = stamps[(stamps > pd.Timestamp(start)) & (stamps <= end)]
+        going_online, loaded = stamps[(stamps > pd.Timestamp(start)) & (stamps <= end)], f"since {start.isoformat()}"
     print(
         f"Materialized {feature_view} up to {end.isoformat()}: {going_online.index.nunique():,} songs "
         f"written to the online store of project {store.project}."
     )
+    return loaded
