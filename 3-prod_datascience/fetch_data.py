@@ -218,6 +218,7 @@ def fetch_data_from_feast(
     import hashlib
     import io
     import os
+    import re
     import tempfile
     from pathlib import Path
 
@@ -238,6 +239,11 @@ def fetch_data_from_feast(
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", os.environ["AWS_S3_ENDPOINT"])
     repo = Path(tempfile.mkdtemp())
     (repo / "feature_store.yaml").write_text(feature_store_yaml)
+    config = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH") or repo / "feature_store.yaml")
+    settings = "\n".join(line for line in config.read_text().splitlines() if not line.lstrip().startswith("#"))
+    unset = sorted({name for name in re.findall(r"\$\{(\w+)\}", settings) if name not in os.environ})
+    if unset:
+        raise RuntimeError(f"The feature store configuration needs {', '.join(unset)}: check the step's secrets.")
     store = FeatureStore(repo_path=str(repo))
     try:
         service = store.get_feature_service(feature_service)

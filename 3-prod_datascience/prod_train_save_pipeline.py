@@ -73,6 +73,7 @@ def training_pipeline(
     # fetch_task = fetch_data_from_feast(feature_store_yaml=FEATURE_STORE.read_text(), rankings_url=rankings_url)
     # use_data_connection(fetch_task)
     # use_feature_store_connection(fetch_task)
+    # use_git_auth(fetch_task)  # username: your Feast project is <username>_music
     # fetch_task.set_caching_options(False)
 
     validation_task = validate_data(dataset=fetch_task.outputs["dataset"], contract=TRAINING_DATA)

@@ -62,7 +62,8 @@ def data_pipeline_with_materialize(dataset_url: str = SONG_PROPERTIES_URL, repo_
     for task in (current_task, load_task, materialize_task, version_task):  # the steps that use S3
         use_data_connection(task)
     use_feature_store_connection(materialize_task)
-    use_git_auth(version_task)
+    for task in (materialize_task, version_task):  # username names the Feast project; git needs both
+        use_git_auth(task)
     use_namespace(version_task)
 
 

@@ -2,8 +2,9 @@
 
 The step opens the participant's feature store from the feature repo's ``feature_store.yaml``,
 passed as a parameter (a pod has the compiled pipeline, not the repo); its ``${VARIABLES}`` come
-from the environment: on the cluster the secrets ``feature-store-connection`` (the PostgreSQL)
-and ``aws-connection-data`` (the offline parquet in S3); in the lab ``FEAST_FS_YAML_FILE_PATH``
+from the environment: on the cluster the secrets ``feature-store-connection`` (the PostgreSQL),
+``aws-connection-data`` (the offline parquet in S3) and ``git-auth`` (``username`` names the
+project, ``<username>_music``); in the lab ``FEAST_FS_YAML_FILE_PATH``
 names the lab's own configuration (SQLite files), which Feast reads instead.
 
 Why not only ``materialize_incremental``: a feature view without ``ttl`` that was never
@@ -32,6 +33,7 @@ def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature
         How it was loaded: ``"all history"`` (the first time) or ``"since <the last end>"``.
     """
     import os
+    import re
     import tempfile
     from datetime import UTC, datetime
     from pathlib import Path
@@ -44,6 +46,11 @@ def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", os.environ["AWS_S3_ENDPOINT"])
     repo = Path(tempfile.mkdtemp())
     (repo / "feature_store.yaml").write_text(feature_store_yaml)
+    config = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH") or repo / "feature_store.yaml")
+    settings = "\n".join(line for line in config.read_text().splitlines() if not line.lstrip().startswith("#"))
+    unset = sorted({name for name in re.findall(r"\$\{(\w+)\}", settings) if name not in os.environ})
+    if unset:
+        raise RuntimeError(f"The feature store configuration needs {', '.join(unset)}: check the step's secrets.")
     store = FeatureStore(repo_path=str(repo))
     try:
         view = store.get_feature_view(feature_view)
