@@ -93,17 +93,25 @@ def prepared(tmp_path_factory, small_data_url):
 def shared_lab(tmp_path_factory):
     """One local lab for the test session: started by the first test that needs it, stopped at the end.
 
-    Tests that need a state of their own create it (their own bucket objects, repo clones, or
-    participant), so that each passes alone and in any order.
+    Its first participant, user1, is shared by every test. Tests that need a state of their own
+    create it (their own bucket objects, repo clones or branches), or, when they need an untouched
+    repo or S3, a participant of their own (``lab.add_participant``), so that each passes alone
+    and in any order. A test that must stop a lab starts a small one of its own.
     """
     from labtools import Lab
 
     lab = Lab(tmp_path_factory.mktemp("shared-lab") / "home")
-    lab.cli("up")
     try:
+        lab.cli("up")
         yield lab
     finally:
         lab.cli("down", check=False)
+
+
+@pytest.fixture(scope="session")
+def user2(shared_lab) -> str:
+    """A second participant of the session's lab, shared like user1: for tests that look at two participants."""
+    return shared_lab.ensure_participant("user2")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 
-from jukebox.lab import ct, settings
+from jukebox.lab import ct, environment, settings
 
 
 class Lab:
@@ -38,6 +38,44 @@ class Lab:
     def settings(self) -> settings.LabSettings:
         return settings.load(self.home)
 
+    def unused_name(self, prefix: str) -> str:
+        """A participant name the lab does not know yet: ``prefix``, else ``prefix-2``, ``prefix-3``…"""
+        users, number = self.settings.users, 1
+        name = prefix
+        while name in users:
+            number += 1
+            name = f"{prefix}-{number}"
+        return name
+
+    def add_participant(self, prefix: str) -> str:
+        """Add a new participant to the running lab and return their name.
+
+        They get what every participant gets (two repos as the kit ships them, their own S3 with
+        the buckets ``pipeline`` and ``models``) and nothing other tests did. A lab holds at most
+        ``settings.MAX_USERS`` participants, each with an S3 server of their own: give a test a new
+        participant only when it needs an untouched repo or S3.
+        """
+        name = self.unused_name(prefix)
+        self.cli("up", "--user", name)
+        return name
+
+    def ensure_participant(self, name: str) -> str:
+        """``name`` as a participant of the running lab, added if it is not one yet (shared, not new)."""
+        if name not in self.settings.users:
+            self.cli("up", "--user", name)
+        return name
+
+    def ensure_buckets(self, *names: str, user: str = "user1") -> None:
+        """The buckets ``names`` in ``user``'s S3 (created directly, as if declared in mlops-gitops)."""
+        existing = {bucket["Name"] for bucket in self.s3(user=user).list_buckets()["Buckets"]}
+        for name in sorted(set(names) - existing):
+            self.s3(user=user).create_bucket(Bucket=name)
+
+    @staticmethod
+    def model_name(user: str) -> str:
+        """The model ``user``'s CT runs register: ``jukebox`` for the first participant, else ``jukebox-<user>``."""
+        return "jukebox" if user == settings.DEFAULT_USER else f"jukebox-{user}"
+
     def exports(self, user: str = "user1") -> dict[str, str]:
         lines = self.cli("env", "--user", user).stdout.splitlines()
         return dict(line.removeprefix("export ").split("=", 1) for line in lines)
@@ -54,9 +92,9 @@ class Lab:
         assert result.returncode == 0, result.stderr
         return target
 
-    def commit_and_push(self, clone: Path, message: str) -> str:
+    def commit_and_push(self, clone: Path, message: str, user: str = "user1") -> str:
         assert self.git("commit", "--quiet", "-am", message, cwd=clone).returncode == 0
-        pushed = self.git("push", "--quiet", "origin", "main", cwd=clone)
+        pushed = self.git("push", "--quiet", "origin", "main", cwd=clone, user=user)
         assert pushed.returncode == 0, pushed.stderr
         return self.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
 
@@ -70,3 +108,46 @@ class Lab:
             aws_secret_access_key=secret or creds["secret_key"],
             region_name="us-east-1",
         )
+
+
+class Participant:
+    """One participant of a running lab, and the lab's helpers as them: their S3, repos and variables."""
+
+    def __init__(self, lab: Lab, name: str):
+        self.lab, self.name = lab, name
+        self.home, self.env = lab.home, lab.env
+
+    @property
+    def settings(self) -> settings.LabSettings:
+        return self.lab.settings
+
+    @property
+    def s3_url(self) -> str:
+        return self.settings.s3_url(self.name)
+
+    @property
+    def repo_url(self) -> str:
+        return f"{self.settings.git_url}/{self.name}/jukebox.git"
+
+    @property
+    def model_name(self) -> str:
+        return self.lab.model_name(self.name)
+
+    def variables(self) -> dict[str, str]:
+        """What a workbench of theirs has: the lab's variables for them (``env --user``)."""
+        return {**self.lab.env, **environment.lab_environment(self.settings, self.name)}
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.lab.cli(*args, check=check)
+
+    def s3(self, secret: str | None = None):
+        return self.lab.s3(secret, user=self.name)
+
+    def git(self, *args: str, cwd: Path | None = None):
+        return self.lab.git(*args, cwd=cwd, user=self.name)
+
+    def clone(self, repo: str, target: Path) -> Path:
+        return self.lab.clone(repo, target, user=self.name)
+
+    def commit_and_push(self, clone: Path, message: str) -> str:
+        return self.lab.commit_and_push(clone, message, user=self.name)

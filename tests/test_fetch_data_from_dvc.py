@@ -10,7 +10,6 @@ import yaml
 from conftest import make_artifact
 from fetch_data import fetch_data_from_dvc
 from kfp import dsl
-from labtools import Lab
 
 from jukebox.data_contract import FEATURES
 from jukebox.lab import environment, settings
@@ -24,31 +23,33 @@ def dvc(*args, cwd, env):
 
 
 @pytest.fixture(scope="module")
-def lab_with_dvc_data(tmp_path_factory):
-    """A lab whose user1/jukebox has a branch where song_properties.parquet is tracked by DVC."""
-    lab = Lab(tmp_path_factory.mktemp("lab") / "home")
-    lab.cli("up")
-    try:
-        lab.s3().create_bucket(Bucket="data-cache")
-        clone = lab.clone("jukebox", tmp_path_factory.mktemp("repo") / "jukebox")
-        initial = lab.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
-        env = {**lab.env, **environment.lab_environment(lab.settings)}
-        dvc("init", "--quiet", cwd=clone, env=env)
-        dvc("remote", "add", "--default", "s3-version", "s3://data-cache", cwd=clone, env=env)
-        dvc("remote", "modify", "s3-version", "endpointurl", lab.settings.url("s3"), cwd=clone, env=env)
-        pd.read_parquet(DATA_PREP / "small_song_properties.parquet").to_parquet(clone / "song_properties.parquet")
-        dvc("add", "--quiet", "song_properties.parquet", cwd=clone, env=env)
-        dvc("push", "--quiet", cwd=clone, env=env)
-        lab.git("add", ".", cwd=clone)
-        lab.git("commit", "--quiet", "-m", "Track the song data with DVC", cwd=clone)
-        # A branch, not main: a push to main would start a CT run this test does not need.
-        pushed = lab.git("push", "--quiet", "origin", "HEAD:refs/heads/dvc-data", cwd=clone)
-        assert pushed.returncode == 0, pushed.stderr
-        tracked = lab.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
-        md5 = yaml.safe_load((clone / "song_properties.parquet.dvc").read_text())["outs"][0]["md5"]
-        yield lab, env, initial, tracked, md5
-    finally:
-        lab.cli("down", check=False)
+def lab_with_dvc_data(shared_lab, tmp_path_factory):
+    """The session's lab, where user1/jukebox has a branch on which song_properties.parquet is tracked by DVC.
+
+    The branch starts from the repo's first commit (the kit as shipped, without DVC), whatever other
+    tests pushed to user1's main; its DVC data goes to user1's data-cache bucket.
+    """
+    lab = shared_lab
+    lab.ensure_buckets("data-cache")
+    clone = lab.clone("jukebox", tmp_path_factory.mktemp("repo") / "jukebox")
+    initial = lab.git("rev-list", "--max-parents=0", "HEAD", cwd=clone).stdout.strip()
+    assert lab.git("switch", "--quiet", "--create", "dvc-data", initial, cwd=clone).returncode == 0
+    env = {**lab.env, **environment.lab_environment(lab.settings)}
+    dvc("init", "--quiet", cwd=clone, env=env)
+    dvc("remote", "add", "--default", "s3-version", "s3://data-cache", cwd=clone, env=env)
+    dvc("remote", "modify", "s3-version", "endpointurl", lab.settings.url("s3"), cwd=clone, env=env)
+    pd.read_parquet(DATA_PREP / "small_song_properties.parquet").to_parquet(clone / "song_properties.parquet")
+    dvc("add", "--quiet", "song_properties.parquet", cwd=clone, env=env)
+    dvc("push", "--quiet", cwd=clone, env=env)
+    lab.git("add", ".", cwd=clone)
+    lab.git("commit", "--quiet", "-m", "Track the song data with DVC", cwd=clone)
+    # A branch, not main: a push to main would start a CT run this test does not need. (--force: a
+    # second build of this fixture in the same session replaces the branch.)
+    pushed = lab.git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/dvc-data", cwd=clone)
+    assert pushed.returncode == 0, pushed.stderr
+    tracked = lab.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    md5 = yaml.safe_load((clone / "song_properties.parquet.dvc").read_text())["outs"][0]["md5"]
+    return lab, env, initial, tracked, md5
 
 
 def fetch(monkeypatch, tmp_path, env, git_version):

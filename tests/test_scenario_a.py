@@ -1,4 +1,8 @@
-"""Scenario A end to end in the local lab, done as a participant does it (mission.md, steps 1-7)."""
+"""Scenario A end to end in the local lab, done as a participant does it (mission.md, steps 1-7).
+
+It runs in the session's lab as a participant new to it ("scenario-a"): the scenario starts from the
+kit as shipped (no data buckets, no DVC in the repo) and looks at that participant's runs and model.
+"""
 
 import json
 import time
@@ -6,7 +10,7 @@ import time
 import pytest
 import yaml
 from chapter_edits import switch_training_to_dvc
-from labtools import Lab
+from labtools import Participant
 from mlflow import MlflowClient
 
 from jukebox.lab import settings
@@ -17,22 +21,19 @@ CHAPTER = "scenario A (data versions drive training)"  # for the report by chapt
 DATA_PIPELINE = REPO_ROOT / "5-data-versioning" / "4-data_pipeline_with_dvc_versioning.py"
 
 
-def ct_runs(lab: Lab) -> list[dict]:
-    return sorted(
-        (json.loads(path.read_text()) for path in (lab.home / "runs").glob("ct-*.json")), key=lambda r: r["created"]
-    )
+def ct_runs(lab: Participant) -> list[dict]:
+    """The participant's CT runs, oldest first."""
+    records = (json.loads(path.read_text()) for path in (lab.home / "runs").glob("ct-*.json"))
+    return sorted((record for record in records if record["user"] == lab.name), key=lambda r: r["created"])
 
 
-def head_of_main(lab: Lab) -> str:
-    return lab.git("--git-dir", str(lab.home / "git" / "user1" / "jukebox.git"), "rev-parse", "main").stdout.strip()
+def head_of_main(lab: Participant) -> str:
+    return lab.git("--git-dir", str(lab.home / "git" / lab.name / "jukebox.git"), "rev-parse", "main").stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab") / "home")
-    lab.cli("up")
-    yield lab
-    lab.cli("down", check=False)
+@pytest.fixture
+def lab(shared_lab) -> Participant:
+    return Participant(shared_lab, shared_lab.add_participant("scenario-a"))
 
 
 @pytest.mark.slow
@@ -61,7 +62,7 @@ def test_scenario_a(lab, tmp_path):
     )
 
     # 4-5. The data pipeline: a daily schedule and an ad-hoc run now.
-    repo_url = f"{lab.settings.git_url}/user1/jukebox.git"
+    repo_url = lab.repo_url
     parameters = [
         "--param",
         f"dataset_url={lab.settings.raw_url}/song_properties.parquet",
@@ -76,13 +77,14 @@ def test_scenario_a(lab, tmp_path):
         str(DATA_PIPELINE),
         "--every",
         "1d",
+        "--user",
+        lab.name,
         *parameters,
     )
     listed = lab.cli("schedules", "list").stdout
     assert "data-pipeline-with-dvc-daily" in listed and "1d" in listed and "repo_url" in listed
-    started = lab.cli(
-        "runs", "start", "data-pipeline-with-dvc-adhoc-run", "--script", str(DATA_PIPELINE), *parameters, "--wait"
-    )
+    run_now = ["runs", "start", "data-pipeline-with-dvc-adhoc-run", "--script", str(DATA_PIPELINE), "--user", lab.name]
+    started = lab.cli(*run_now, *parameters, "--wait")
     assert "succeeded" in started.stdout, started.stdout
 
     # 6. The repo now holds the DVC files, and that push started a CT run that succeeds.
@@ -95,7 +97,7 @@ def test_scenario_a(lab, tmp_path):
 
     # 7. Lineage: the registered version names the data version it was trained on.
     md5 = yaml.safe_load((jukebox / "song_properties.parquet.dvc").read_text())["outs"][0]["md5"]
-    version = MlflowClient(lab.settings.url("mlflow")).get_model_version_by_alias("jukebox", "test")
+    version = MlflowClient(lab.settings.url("mlflow")).get_model_version_by_alias(lab.model_name, "test")
     assert version.tags["version"] == data_commit[:7]
     assert version.tags["data_source"] == "dvc" and version.tags["data_dvc_md5"] == md5
     assert "s3://data-cache" in version.tags["data_dvc_config"]
@@ -103,9 +105,7 @@ def test_scenario_a(lab, tmp_path):
 
     # Unchanged data: no commit, so no new CT run.
     runs_before = len(ct_runs(lab))
-    again = lab.cli(
-        "runs", "start", "data-pipeline-with-dvc-adhoc-run", "--script", str(DATA_PIPELINE), *parameters, "--wait"
-    )
+    again = lab.cli(*run_now, *parameters, "--wait")
     assert "succeeded" in again.stdout
     time.sleep(2)
     assert head_of_main(lab) == data_commit

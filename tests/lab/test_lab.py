@@ -1,10 +1,12 @@
 """The local lab end to end: its CLI, real servers, push-triggered CT, GitOps, schedules.
 
-One lab (two users) is started for the module in a temporary folder on free ports; tests run in
-file order, as an instructor would try the lab by hand.
+The tests use the session's lab (``shared_lab``, temporary folder, free ports) and its participants
+user1 and user2; each sets up what it needs, so it passes alone and in any order. Stopping and
+wiping a lab happen in a small lab of this module's own, never in the shared one.
 """
 
 import base64
+import contextlib
 import json
 import stat
 import time
@@ -45,13 +47,25 @@ if __name__ == "__main__":
 """
 
 
+@pytest.fixture
+def lab(shared_lab):
+    """The session's lab: these tests are about the lab itself."""
+    return shared_lab
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab") / "home")
-    started = lab.cli("up", "--user", "user1", "--user", "user2")
-    assert "The lab is up" in started.stdout
+def own_lab(tmp_path_factory):
+    """A small lab of this module's own, for the tests that stop it or wipe it (each test brings it up)."""
+    lab = Lab(tmp_path_factory.mktemp("own-lab") / "home")
     yield lab
-    lab.cli("down", check=False)
+    if lab.home.exists():
+        lab.cli("down", check=False)
+
+
+def hello_script(folder: Path) -> Path:
+    script = folder / "hello_pipeline.py"
+    script.write_text(HELLO_PIPELINE)
+    return script
 
 
 def test_second_up_starts_nothing_and_status_shows_every_service_healthy(lab):
@@ -63,7 +77,7 @@ def test_second_up_starts_nothing_and_status_shows_every_service_healthy(lab):
         assert "healthy" in line and str(lab.home) in line
 
 
-def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab):
+def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, user2):
     exports = lab.exports()
     for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         assert exports[name]
@@ -87,7 +101,7 @@ def test_s3_has_the_declared_buckets_and_refuses_wrong_keys(lab):
         lab.s3(secret="wrong-secret").list_buckets()
 
 
-def test_each_participant_has_their_own_s3_with_the_same_bucket_names(lab):
+def test_each_participant_has_their_own_s3_with_the_same_bucket_names(lab, user2):
     one, two = lab.exports("user1"), lab.exports("user2")
     for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert one[name] != two[name]
@@ -103,7 +117,7 @@ def test_each_participant_has_their_own_s3_with_the_same_bucket_names(lab):
 
 
 @pytest.mark.parametrize(("user", "keys_of"), [("user2", "user1"), ("user1", "user2")])
-def test_a_participants_keys_are_refused_on_another_participants_s3(lab, user, keys_of):
+def test_a_participants_keys_are_refused_on_another_participants_s3(lab, user2, user, keys_of):
     intruder = lab.s3(user=user, keys_of=keys_of)
     for attempt in (
         intruder.list_buckets,
@@ -116,13 +130,14 @@ def test_a_participants_keys_are_refused_on_another_participants_s3(lab, user, k
 
 
 def test_a_participant_added_to_the_running_lab_gets_their_repos_and_own_s3(lab, tmp_path):
-    added = lab.cli("up", "--user", "user3")
-    assert "Started s3-user3" in added.stdout
-    clone = lab.clone("jukebox", tmp_path / "user3-jukebox", user="user3")
+    newcomer = lab.unused_name("newcomer")
+    added = lab.cli("up", "--user", newcomer)
+    assert f"Started s3-{newcomer}" in added.stdout
+    clone = lab.clone("jukebox", tmp_path / "newcomer-jukebox", user=newcomer)
     assert (clone / "README.md").exists()
-    buckets = {bucket["Name"] for bucket in lab.s3(user="user3").list_buckets()["Buckets"]}
+    buckets = {bucket["Name"] for bucket in lab.s3(user=newcomer).list_buckets()["Buckets"]}
     assert {"pipeline", "models"} <= buckets and "data" not in buckets
-    assert lab.exports("user3")["AWS_S3_ENDPOINT"] == lab.settings.s3_url("user3")
+    assert lab.exports(newcomer)["AWS_S3_ENDPOINT"] == lab.settings.s3_url(newcomer)
 
 
 def test_git_refuses_wrong_credentials(lab, tmp_path):
@@ -135,7 +150,7 @@ def test_git_refuses_wrong_credentials(lab, tmp_path):
         assert error.value.code == 401
 
 
-def test_each_user_has_their_own_repos(lab, tmp_path):
+def test_each_user_has_their_own_repos(lab, user2, tmp_path):
     clone = lab.clone("jukebox", tmp_path / "user2-jukebox", user="user2")
     assert (clone / "3-prod_datascience" / "prod_train_save_pipeline.py").is_file()
     other = lab.git("clone", f"{lab.settings.git_url}/user1/jukebox.git", str(tmp_path / "x"), user="user2")
@@ -150,47 +165,56 @@ def test_raw_endpoint_serves_the_data_folder(lab):
     assert error.value.code == 404
 
 
-def test_a_gitops_push_adding_buckets_creates_them(lab, tmp_path):
+def gitops_report(lab: Lab, user: str, commit: str, timeout: float = 30) -> dict:
+    """The report of the GitOps reconcile of ``commit``, which runs in the background after the push."""
+    path = lab.home / "gitops" / f"{user}.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):  # not written yet, or being written
+            report = json.loads(path.read_text())
+            if report["commit"] == commit:
+                return report
+        time.sleep(0.5)
+    raise AssertionError(f"No GitOps report for {commit[:7]} in {path} after {timeout:.0f} s.")
+
+
+def test_a_gitops_push_adding_buckets_creates_them(lab, user2, tmp_path):
+    wanted = ["gitops-made", "gitops-made-cache"]  # names no other test uses: user1 is shared
     clone = lab.clone("mlops-gitops", tmp_path / "gitops")
     config = clone / "toolings" / "minio" / "config.yaml"
-    config.write_text(config.read_text() + "- name: data\n- name: data-cache\n")
-    lab.commit_and_push(clone, "🪣 data buckets added 🪣")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        names = {bucket["Name"] for bucket in lab.s3().list_buckets()["Buckets"]}
-        if {"data", "data-cache"} <= names:
-            break
-        time.sleep(0.5)
-    assert {"data", "data-cache"} <= names
-    report = json.loads((lab.home / "gitops" / "user1.json").read_text())
-    assert report["status"] == "synced" and report["created"] == ["data", "data-cache"]
-    assert "data" not in {bucket["Name"] for bucket in lab.s3(user="user2").list_buckets()["Buckets"]}, "user1's only"
+    config.write_text(config.read_text() + "".join(f"- name: {name}\n" for name in wanted))
+    report = gitops_report(lab, "user1", lab.commit_and_push(clone, "🪣 buckets added 🪣"))
+    assert set(wanted) <= {bucket["Name"] for bucket in lab.s3().list_buckets()["Buckets"]}
+    assert report["status"] == "synced" and report["created"] == wanted
+    user2_buckets = {bucket["Name"] for bucket in lab.s3(user=user2).list_buckets()["Buckets"]}
+    assert not set(wanted) & user2_buckets, "user1's only"
 
 
 def test_a_schedule_fires_every_interval_with_its_parameters(lab, tmp_path):
-    script = tmp_path / "hello_pipeline.py"
-    script.write_text(HELLO_PIPELINE)
+    script = hello_script(tmp_path)
     created = lab.cli(
         "schedules", "create", "hello-often", "--script", str(script), "--every", "3s", "--param", "greeting=bonjour"
     )
-    assert "first run at" in created.stdout
-    assert "hello-often" in lab.cli("schedules", "list").stdout
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        records = [json.loads(path.read_text()) for path in (lab.home / "runs").glob("schedule-*.json")]
-        done = [record for record in records if record["status"] in ("succeeded", "failed")]
-        if len(done) >= 2:
-            break
-        time.sleep(1)
-    lab.cli("schedules", "delete", "hello-often")
+    try:
+        assert "first run at" in created.stdout
+        assert "hello-often" in lab.cli("schedules", "list").stdout
+        deadline = time.monotonic() + 600  # runs wait in one queue: other tests' CT runs may come first
+        while time.monotonic() < deadline:
+            records = [json.loads(path.read_text()) for path in (lab.home / "runs").glob("schedule-*.json")]
+            records = [record for record in records if record["title"] == "hello-often"]
+            done = [record for record in records if record["status"] in ("succeeded", "failed")]
+            if len(done) >= 2:
+                break
+            time.sleep(1)
+    finally:  # a schedule left behind would keep firing in the shared lab
+        lab.cli("schedules", "delete", "hello-often")
     assert len(done) >= 2 and all(record["status"] == "succeeded" for record in done), done
     assert "said: bonjour" in lab.cli("runs", "log", done[0]["id"], "--full").stdout
     assert "hello-often" not in lab.cli("schedules", "list").stdout
 
 
 def test_an_adhoc_run_starts_now_and_is_recorded(lab, tmp_path):
-    script = tmp_path / "hello_pipeline.py"
-    script.write_text(HELLO_PIPELINE)
+    script = hello_script(tmp_path)
     started = lab.cli("runs", "start", "hello-adhoc-run", "--script", str(script), "--param", "greeting=hola", "--wait")
     assert "succeeded" in started.stdout
     run_id = started.stdout.split("Started run ")[1].split()[0]
@@ -227,12 +251,18 @@ def test_pushes_give_one_ct_run_each_in_push_order(lab, tmp_path):
     assert broken_run["status"] == "failed"
     assert broken_run["message"].startswith("Step train failed: The pipeline failed at step train-model:")
     assert "max_iter" in broken_run["message"]
-    ct_runs = [line for line in lab.cli("runs").stdout.splitlines() if line.startswith("ct-")]
+    listed = [line for line in lab.cli("runs").stdout.splitlines() if line.startswith("ct-")]
+    ct_runs = [line for line in listed if good[:7] in line or broken[:7] in line]  # user1 is shared
     assert len(ct_runs) == 2 and good[:7] in ct_runs[0] and broken[:7] in ct_runs[1]
     assert good_run["finished"] <= broken_run["started"], "one run at a time, in push order"
 
 
-def test_no_generated_credential_appears_in_what_the_lab_writes(lab):
+def test_no_generated_credential_appears_in_what_the_lab_writes(lab, tmp_path):
+    if not any((lab.home / "runs").glob("*.log")):  # no run yet (this test alone): one, and a schedule
+        script = str(hello_script(tmp_path))
+        lab.cli("runs", "start", "hello-adhoc-run", "--script", script, "--wait")
+        lab.cli("schedules", "create", "hello-later", "--script", script, "--every", "1d")
+        lab.cli("schedules", "delete", "hello-later")
     secrets = settings.secret_values(lab.settings)
     written = [
         *(lab.home / "logs").rglob("*.log"),  # the services' logs and every pipeline run's full log
@@ -247,10 +277,17 @@ def test_no_generated_credential_appears_in_what_the_lab_writes(lab):
             assert secret not in text, f"a credential appears in {path.relative_to(lab.home)}"
 
 
-def test_down_stops_everything_and_up_keeps_the_state(lab, tmp_path):
-    lab.s3().put_object(Bucket="data", Key="kept.txt", Body=b"still here")
+def test_down_stops_everything_and_up_keeps_the_state(own_lab, tmp_path):
+    lab = own_lab
+    lab.cli("up")
+    lab.s3().put_object(Bucket="pipeline", Key="kept.txt", Body=b"still here")
     script = Path(__file__).parents[2] / "3-prod_datascience" / "prod_train_save_pipeline.py"
     lab.cli("schedules", "create", "training-daily", "--script", str(script), "--every", "1d")
+    lab.cli("runs", "start", "hello-adhoc-run", "--script", str(hello_script(tmp_path)), "--wait")
+    clone = lab.clone("jukebox", tmp_path / "before")
+    (clone / "README.md").write_text("Kept across down and up.\n")
+    lab.git("commit", "--quiet", "-am", "A change kept across down and up", cwd=clone)
+    assert lab.git("push", "--quiet", "origin", "HEAD:refs/heads/kept", cwd=clone).returncode == 0  # no CT run
     lab.cli("down")
     runs_before = lab.cli("runs").stdout
     ports = lab.settings.ports
@@ -258,15 +295,17 @@ def test_down_stops_everything_and_up_keeps_the_state(lab, tmp_path):
     assert "stopped" in lab.cli("status").stdout
 
     assert "The lab is up" in lab.cli("up").stdout
-    assert lab.s3().get_object(Bucket="data", Key="kept.txt")["Body"].read() == b"still here"
+    assert lab.s3().get_object(Bucket="pipeline", Key="kept.txt")["Body"].read() == b"still here"
     assert "training-daily" in lab.cli("schedules", "list").stdout
-    assert lab.cli("runs").stdout == runs_before
+    assert lab.cli("runs").stdout == runs_before and "hello-adhoc-run" in runs_before
     clone = lab.clone("jukebox", tmp_path / "again")
-    assert "A broken hyperparameter" in lab.git("log", "--oneline", cwd=clone).stdout
+    assert "A change kept across down and up" in lab.git("log", "--oneline", "origin/kept", cwd=clone).stdout
     lab.cli("schedules", "delete", "training-daily")
 
 
-def test_reset_asks_for_confirmation_and_needs_the_lab_down(lab):
+def test_reset_asks_for_confirmation_and_needs_the_lab_down(own_lab):
+    lab = own_lab
+    lab.cli("up")
     assert "run `down` before `reset`" in lab.cli("reset", "--yes", check=False).stderr
     lab.cli("down")
     refused = lab.cli("reset", check=False)
