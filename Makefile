@@ -57,6 +57,7 @@ benchmark: setup
 	$(PY) benchmarks/training_pipeline.py
 	$(PY) benchmarks/lab.py
 	$(PY) benchmarks/data_pipeline.py
+	$(PY) benchmarks/feature_store.py
 
 clean:
 	-$(PY) -m jukebox.lab down

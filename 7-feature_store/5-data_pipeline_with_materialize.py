@@ -1,9 +1,9 @@
 """Chapter 7, step 5: the data pipeline, now feeding the feature store.
 
-read the current ``s3://data/song_properties.parquet`` ─┐
-extract the new songs at ``dataset_url`` → transform ───┴→ add the new or changed songs, stamped now
-→ validate (the data contract) → load back to S3 → materialize what changed into the online store
-→ version with DVC in your ``jukebox`` repo at ``repo_url`` and push (which triggers CT).
+read the current ``s3://data/song_properties.parquet`` ─────────────────┐
+extract the new songs at ``dataset_url`` → transform → validate (the contract) ┴→ add the new or
+changed songs, stamped now → load back to S3 → materialize what changed into the online store →
+version with DVC in your ``jukebox`` repo at ``repo_url`` and push (which triggers CT).
 
 The song properties are kept as a history: a song already known keeps its earlier rows, so the
 charts of the past are still joined with the properties they were made with; the same file twice
@@ -48,11 +48,11 @@ def data_pipeline_with_materialize(dataset_url: str = SONG_PROPERTIES_URL, repo_
     current_task = read_current_songs()
     extract_task = extract_data(dataset_url=dataset_url)
     transform_task = transform_data(dataset=extract_task.outputs["dataset"])
+    validate_task = validate_data(dataset=transform_task.outputs["transformed"], contract=SONG_PROPERTIES)
     add_task = add_new_songs(
         songs=current_task.outputs["songs"], new_songs=transform_task.outputs["transformed"], features=FEATURES
-    )
-    validate_task = validate_data(dataset=add_task.outputs["combined"], contract=SONG_PROPERTIES)
-    load_task = load_data(dataset=add_task.outputs["combined"]).after(validate_task)
+    ).after(validate_task)
+    load_task = load_data(dataset=add_task.outputs["combined"])
     materialize_task = materialize_features(
         feature_store_yaml=FEATURE_STORE_YAML, songs=add_task.outputs["combined"]
     ).after(load_task)

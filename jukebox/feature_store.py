@@ -9,8 +9,10 @@ Materializing (all history the first time, then what changed) is the data pipeli
 ``materialize_features`` (``jukebox/components/materialization.py``): its one definition.
 """
 
+import contextlib
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 from feast import FeatureStore, utils
@@ -60,3 +62,31 @@ def open_store(repo_path: Path = FEATURE_REPO) -> FeatureStore:
         )
     use_own_s3_endpoint()
     return FeatureStore(repo_path=str(repo_path))
+
+
+@contextlib.contextmanager
+def counting_online_writes(online_db: Path, table: str):
+    """Count the songs written to a SQLite online store's ``table`` while the block runs (the lab's store).
+
+    SQLite triggers record every insert and update, whoever writes (a pipeline step in another
+    process too); the count is appended to the list the block gets, when the block ends.
+    """
+    written: list[int] = []
+    with sqlite3.connect(online_db) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS jukebox_counted_writes (entity_key BLOB)")
+        for event in ("INSERT", "UPDATE"):
+            db.execute(
+                f"CREATE TRIGGER jukebox_count_{event.lower()} AFTER {event} ON {table} "
+                "BEGIN INSERT INTO jukebox_counted_writes VALUES (NEW.entity_key); END"
+            )
+    try:
+        yield written
+    finally:
+        with sqlite3.connect(online_db) as db:
+            written.append(db.execute("SELECT COUNT(DISTINCT entity_key) FROM jukebox_counted_writes").fetchone()[0])
+            for statement in (
+                "TRIGGER jukebox_count_insert",
+                "TRIGGER jukebox_count_update",
+                "TABLE jukebox_counted_writes",
+            ):
+                db.execute(f"DROP {statement}")

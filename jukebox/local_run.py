@@ -86,10 +86,10 @@ def local_environment() -> dict[str, str]:
     }
 
 
-def failure_reason(output: str) -> str:
-    """The last error message a task printed (its exception), without the traceback."""
+def failure_reason(output: str, default: str = "see the full log.") -> str:
+    """The last error message a task printed (its exception), without the traceback; else ``default``."""
     reasons = [match.group(1) for line in output.splitlines() if (match := _ERROR_LINE.match(_ANSI.sub("", line)))]
-    return reasons[-1] if reasons else "see the full log."
+    return reasons[-1] if reasons else default
 
 
 def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> LocalRun:

@@ -151,7 +151,8 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         reason = ""
         if report.failed:
-            reason = str(call.excinfo.value).strip().splitlines()[0][:200] if call.excinfo else "failed"
+            said = str(call.excinfo.value).strip().splitlines() if call.excinfo else []
+            reason = (said or [call.excinfo.typename if call.excinfo else "failed"])[0][:200]
         elif report.skipped and isinstance(report.longrepr, tuple):
             reason = report.longrepr[2]
         _outcomes.setdefault(_chapter(item), []).append((item.name, report.outcome, reason))

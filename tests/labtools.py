@@ -39,12 +39,12 @@ class Lab:
         return settings.load(self.home)
 
     def unused_name(self, prefix: str) -> str:
-        """A participant name the lab does not know yet: ``prefix``, else ``prefix-2``, ``prefix-3``…"""
+        """A participant name the lab does not know yet: ``prefix``, else ``prefix_2``, ``prefix_3``…"""
         users, number = self.settings.users, 1
         name = prefix
         while name in users:
             number += 1
-            name = f"{prefix}-{number}"
+            name = f"{prefix}_{number}"
         return name
 
     def add_participant(self, prefix: str) -> str:

@@ -46,14 +46,6 @@ print(json.dumps(rows))
 """
 
 
-def add_participant(lab, prefix: str) -> str:
-    """A new participant of ``lab`` (``up --user``), named ``<prefix><n>``; ``Lab.add_participant`` when it lands."""
-    users = set(lab.settings.users)
-    name = next(f"{prefix}{n}" for n in range(1, 1000) if f"{prefix}{n}" not in users)
-    lab.cli("up", "--user", name)
-    return name
-
-
 def song_history() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The song properties, plus a later row (other energy and danceability) for 20 songs that chart
     in some countries before ``MEASURED_AGAIN`` and in others from then on; and those later rows."""
@@ -82,7 +74,7 @@ def entity_rows() -> pd.DataFrame:
 def participant(shared_lab, tmp_path_factory) -> dict:
     """A participant of the session lab with the song history in their ``s3://data/``, and the
     environment their notebook kernels get (the lab's variables, a ``python3`` kernel of this Python)."""
-    user = add_participant(shared_lab, "nbfeast")
+    user = shared_lab.add_participant("nbfeast")
     exports = shared_lab.exports(user)
     endpoint, key, secret = exports["AWS_S3_ENDPOINT"], exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]
     ensure_buckets(endpoint, key, secret, ["data"])
@@ -252,8 +244,9 @@ def test_historical_features_take_no_properties_from_the_future(shared_lab, part
 
 @pytest.mark.slow
 def test_historical_features_without_setup_say_to_run_notebook_1_first(shared_lab, tmp_path):
-    user = add_participant(shared_lab, "nbfeast")
-    env = {**shared_lab.env, **shared_lab.exports(user)}
+    user = "user1"  # with a feature store of its own, empty (the lab's Feast files live under JUKEBOX_LAB_HOME)
+    (tmp_path / "empty-lab" / "feast").mkdir(parents=True)
+    env = {**shared_lab.env, **shared_lab.exports(user), "JUKEBOX_LAB_HOME": str(tmp_path / "empty-lab")}
     jupyter = tmp_path / "jupyter"
     write_kernel_spec(jupyter / "kernels" / "python3")
     output = tmp_path / HISTORICAL.name

@@ -1,6 +1,6 @@
 """Scenario A end to end in the local lab, done as a participant does it (mission.md, steps 1-7).
 
-It runs in the session's lab as a participant new to it ("scenario-a"): the scenario starts from the
+It runs in the session's lab as a participant new to it ("scenario_a"): the scenario starts from the
 kit as shipped (no data buckets, no DVC in the repo) and looks at that participant's runs and model.
 """
 
@@ -33,7 +33,7 @@ def head_of_main(lab: Participant) -> str:
 
 @pytest.fixture
 def lab(shared_lab) -> Participant:
-    return Participant(shared_lab, shared_lab.add_participant("scenario-a"))
+    return Participant(shared_lab, shared_lab.add_participant("scenario_a"))
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jukebox.lab import environment, gitops, runs, settings
+from jukebox.local_run import failure_reason
 
 TRAINING_SCRIPT = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 FEATURE_REPO = Path("7-feature_store") / "feature_repo"
@@ -126,7 +127,13 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
             return "skipped: apply_feature_changes is false in mlops-gitops"
         if not (workdir / FEATURE_REPO).is_dir():
             return f"skipped: the repo has no {FEATURE_REPO} yet"
-        return run_command([str(Path(sys.executable).with_name("feast")), "apply"], log, env, workdir / FEATURE_REPO)
+        try:
+            return run_command(
+                [str(Path(sys.executable).with_name("feast")), "apply"], log, env, workdir / FEATURE_REPO
+            )
+        except StepFailed as failure:  # Feast's own reason, without the exception's class name
+            reason = failure_reason(str(failure), default=str(failure))
+            raise StepFailed(f"feast apply refused {FEATURE_REPO}: {reason}") from None
 
     def train(log: RunLog) -> str:
         script = workdir / TRAINING_SCRIPT

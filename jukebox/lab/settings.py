@@ -7,6 +7,7 @@ later ``up`` calls agree: ``lab.json`` (ports, users) and ``credentials.json`` (
 import json
 import os
 import random
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ REGION = "us-east-1"
 # ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 100.
 S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
 MAX_USERS = 8
+USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a Feast project name allows no "-"
 
 
 @dataclass
@@ -123,6 +125,11 @@ def create_or_update(port_overrides: dict[str, int], users: list[str] | None, ho
         settings = LabSettings(home=home, ports=default_ports(base))
     base = settings.ports["git"] - PORT_OFFSETS["git"]  # before --port moves git: the block stays where it is
     for user in users or []:
+        if not USER_NAME.fullmatch(user):
+            raise ValueError(
+                f"{user!r} cannot be a participant's name: use lower-case letters, digits and _ "
+                "(it names their repos, their S3 and their Feast project <name>_music)."
+            )
         if user not in settings.users:
             if len(settings.users) == MAX_USERS:
                 raise ValueError(f"A lab holds at most {MAX_USERS} participants: start another lab for {user}.")

@@ -9,6 +9,8 @@ import base64
 import contextlib
 import json
 import stat
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +21,7 @@ from botocore.exceptions import ClientError
 from labtools import Lab
 from mlflow import MlflowClient
 
+from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import process, settings
 from jukebox.paths import DATA_PREP
 
@@ -277,6 +280,13 @@ def test_no_generated_credential_appears_in_what_the_lab_writes(lab, tmp_path):
             assert secret not in text, f"a credential appears in {path.relative_to(lab.home)}"
 
 
+def feast(lab: Lab, *args: str) -> subprocess.CompletedProcess:
+    """The ``feast`` command in the kit's feature repo, with the lab's variables (``env``)."""
+    command = [str(Path(sys.executable).with_name("feast")), *args]
+    env = {**lab.env, **lab.exports()}
+    return subprocess.run(command, cwd=FEATURE_REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_down_stops_everything_and_up_keeps_the_state(own_lab, tmp_path):
     lab = own_lab
     lab.cli("up")
@@ -288,6 +298,8 @@ def test_down_stops_everything_and_up_keeps_the_state(own_lab, tmp_path):
     (clone / "README.md").write_text("Kept across down and up.\n")
     lab.git("commit", "--quiet", "-am", "A change kept across down and up", cwd=clone)
     assert lab.git("push", "--quiet", "origin", "HEAD:refs/heads/kept", cwd=clone).returncode == 0  # no CT run
+    feast_apply = feast(lab, "apply")  # the feature store's registry and online store, in the lab's folder
+    assert feast_apply.returncode == 0, feast_apply.stderr
     lab.cli("down")
     runs_before = lab.cli("runs").stdout
     ports = lab.settings.ports
@@ -300,6 +312,7 @@ def test_down_stops_everything_and_up_keeps_the_state(own_lab, tmp_path):
     assert lab.cli("runs").stdout == runs_before and "hello-adhoc-run" in runs_before
     clone = lab.clone("jukebox", tmp_path / "again")
     assert "A change kept across down and up" in lab.git("log", "--oneline", "origin/kept", cwd=clone).stdout
+    assert "serving_fs" in feast(lab, "feature-services", "list").stdout
     lab.cli("schedules", "delete", "training-daily")
 
 
@@ -313,3 +326,8 @@ def test_reset_asks_for_confirmation_and_needs_the_lab_down(own_lab):
     assert lab.home.exists()
     lab.cli("reset", "--yes")
     assert not lab.home.exists()
+
+
+def test_a_participant_name_that_cannot_name_a_feast_project_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"^'feast-ct' cannot be a participant's name: use lower-case letters"):
+        settings.create_or_update({}, ["feast-ct"], home=tmp_path)
