@@ -125,7 +125,7 @@ def mlflow_registry(tmp_path, monkeypatch) -> str:
 
 
 # Fixtures that start a lab (or a server of it): tests using them are marked ``lab``.
-_LAB_FIXTURES = {"lab", "shared_lab"}
+_LAB_FIXTURES = {"lab", "shared_lab", "own_lab"}
 
 
 def pytest_collection_modifyitems(items):
