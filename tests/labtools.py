@@ -71,10 +71,9 @@ class Lab:
         for name in sorted(set(names) - existing):
             self.s3(user=user).create_bucket(Bucket=name)
 
-    @staticmethod
-    def model_name(user: str) -> str:
-        """The model ``user``'s CT runs register: ``jukebox`` for the first participant, else ``jukebox-<user>``."""
-        return "jukebox" if user == settings.DEFAULT_USER else f"jukebox-{user}"
+    def model_name(self, user: str) -> str:
+        """The model ``user``'s CT runs register."""
+        return ct.ct_model_name(self.settings, user)
 
     def exports(self, user: str = "user1") -> dict[str, str]:
         lines = self.cli("env", "--user", user).stdout.splitlines()

@@ -89,8 +89,9 @@ def turn_on_feature_changes(participant: Participant, folder: Path) -> None:
     """In mlops-gitops: ``apply_feature_changes: true``, pushed, and reconciled by the lab."""
     repo = participant.clone("mlops-gitops", folder / "mlops-gitops")
     config = repo / "toolings" / "ct-pipeline" / "config.yaml"
-    config.write_text(config.read_text().replace("apply_feature_changes: false", "apply_feature_changes: true"))
-    participant.lab.commit_and_push(repo, "apply feature changes", participant.name)
+    if "apply_feature_changes: false" in config.read_text():  # another test may have turned it on already
+        config.write_text(config.read_text().replace("apply_feature_changes: false", "apply_feature_changes: true"))
+        participant.lab.commit_and_push(repo, "apply feature changes", participant.name)
     deadline = time.monotonic() + 30
     while not gitops.ct_options(participant.settings, participant.name).get("apply_feature_changes"):
         assert time.monotonic() < deadline, "the gitops push did not turn apply_feature_changes on"

@@ -67,7 +67,14 @@ def reconcile(lab: settings.LabSettings, user: str, bare_repo: Path, commit: str
     except ValueError as error:
         report.update(status="failed", message=str(error))
     else:
-        ct_options_path(lab, user).write_text(json.dumps({"apply_feature_changes": apply_feature_changes}) + "\n")
+        _write_json(ct_options_path(lab, user), {"apply_feature_changes": apply_feature_changes})
         report.update(status="synced", buckets=buckets, created=created, apply_feature_changes=apply_feature_changes)
-    (lab.home / "gitops" / f"{user}.json").write_text(json.dumps(report, indent=2) + "\n")
+    _write_json(lab.home / "gitops" / f"{user}.json", report)
     return report
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` so that a reader never sees a half-written file (CT and tests read these)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    temporary.replace(path)

@@ -33,10 +33,11 @@ PORT_OFFSETS = {
 DEFAULT_USER = "user1"
 REGION = "us-east-1"
 # Each participant has an S3 server of their own, as on the cluster (a MinIO in each namespace):
-# the first participant's uses the ``s3*`` ports above; participant n (n = 1…7) uses
-# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 100.
+# the first participant's uses the ``s3*`` ports above; participant n (n = 1…15) uses
+# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 200.
 S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
-MAX_USERS = 8
+MAX_USERS = 16
+PORT_BLOCK = 200
 USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a Feast project name allows no "-"
 
 
@@ -76,12 +77,12 @@ class LabSettings:
 
 
 def free_port_base(tries: int = 100) -> int:
-    """A base port whose whole block of 100 lab ports is free now (for tests and benchmarks)."""
+    """A base port whose whole block of lab ports is free now (for tests and benchmarks)."""
     from jukebox.lab.process import port_is_free
 
     for _ in range(tries):
-        base = random.randrange(20000, 40000, 100)
-        if all(port_is_free(base + offset) for offset in range(100)):
+        base = random.randrange(20000, 40000, PORT_BLOCK)
+        if all(port_is_free(base + offset) for offset in range(PORT_BLOCK)):
             return base
     raise RuntimeError("No free block of ports for a lab between 20000 and 40000.")
 
