@@ -7,7 +7,6 @@ without the song data, which notebook 2 copies there from the lab's raw data, as
 import base64
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import pytest
 import yaml
 from ipykernel.kernelspec import write_kernel_spec
 from labtools import Participant
+from notebooktools import execute as run_notebook
+from notebooktools import outputs_text
 
 from jukebox.lab import settings
 from jukebox.paths import REPO_ROOT
@@ -52,31 +53,8 @@ def kernel_env(lab, tmp_path_factory) -> dict[str, str]:
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
-    """Run ``notebook`` with papermill in ``output``'s folder, its kernel in ``env``; return the executed notebook."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith(("AWS_", "MLFLOW_")) and name not in env]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(output.parent),
-            progress_bar=False,
-            execution_timeout=300,
-        )
-    return nbformat.read(output, as_version=4)
-
-
-def outputs_text(notebook: nbformat.NotebookNode) -> str:
-    texts = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            texts += [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
-            texts.append(output.get("data", {}).get("text/plain", ""))
-    return "\n".join(texts)
+    """Run ``notebook`` headless (papermill), its kernel in ``env``."""
+    return run_notebook(notebook, output, env, cwd=output.parent, timeout=300, **parameters)
 
 
 def assert_no_secret(lab: Participant, path: Path) -> None:

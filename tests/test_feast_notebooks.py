@@ -8,7 +8,6 @@ join has something to get wrong. The notebooks run from the chapter's folder, as
 
 import base64
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -20,6 +19,8 @@ import pandas as pd
 import papermill
 import pytest
 from ipykernel.kernelspec import write_kernel_spec
+from notebooktools import execute as run_notebook
+from notebooktools import outputs_text
 
 from jukebox.lab import settings
 from jukebox.lab.s3 import ensure_buckets, s3_client
@@ -90,31 +91,8 @@ def participant(shared_lab, tmp_path_factory) -> dict:
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
-    """Run ``notebook`` with papermill from the chapter's folder, its kernel in ``env``."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith(("AWS_", "MLFLOW_", "FEAST_")) and name not in env]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(FOLDER),
-            progress_bar=False,
-            execution_timeout=600,
-        )
-    return nbformat.read(output, as_version=4)
-
-
-def outputs_text(notebook: nbformat.NotebookNode) -> str:
-    texts = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            texts += [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
-            texts.append(output.get("data", {}).get("text/plain", ""))
-    return "\n".join(texts)
+    """Run ``notebook`` headless (papermill), its kernel in ``env``."""
+    return run_notebook(notebook, output, env, cwd=FOLDER, timeout=600, **parameters)
 
 
 def has_plot(notebook: nbformat.NotebookNode) -> bool:

@@ -1,0 +1,46 @@
+"""Run a chapter's notebook headless as an instructor's CI does (papermill), and read what it printed."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+
+def execute(notebook: Path, output: Path, env: dict[str, str], cwd: Path, timeout: int = 600, **parameters):
+    """Run ``notebook`` with papermill in ``cwd``, its kernel in ``env`` (and no other lab variable).
+
+    Args:
+        notebook: the chapter's notebook.
+        output: where the executed copy goes.
+        env: the kernel's variables (what a workbench of the participant has).
+        cwd: the kernel's working directory.
+        timeout: the longest a cell may run, in seconds.
+        parameters: values for the notebook's ``parameters`` cell.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith(("AWS_", "MLFLOW_", "FEAST_")) and name not in env]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(cwd),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    return nbformat.read(output, as_version=4)
+
+
+def outputs_text(notebook: nbformat.NotebookNode) -> str:
+    """Everything the notebook's cells printed, returned and raised, as one text."""
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts += [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
+            texts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
