@@ -138,6 +138,8 @@ def pytest_collection_modifyitems(items):
 # ---- the instructors' report: what passed and failed, chapter by chapter ----------------------
 
 _outcomes: dict[str, list[tuple[str, str, str]]] = {}
+# Each chapter's time: its tests' set-up, run and tear-down (the shared lab's start counts where it happens).
+_seconds: dict[str, float] = {}
 
 
 def _chapter(item) -> str:
@@ -148,6 +150,7 @@ def _chapter(item) -> str:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    _seconds[_chapter(item)] = _seconds.get(_chapter(item), 0.0) + report.duration
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         reason = ""
         if report.failed:
@@ -167,7 +170,11 @@ def pytest_terminal_summary(terminalreporter):
         counts = {
             state: sum(1 for _, outcome, _ in results if outcome == state) for state in ("passed", "failed", "skipped")
         }
-        lines.append(f"## {chapter}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+        minutes, seconds = divmod(round(_seconds.get(chapter, 0)), 60)
+        lines.append(
+            f"## {chapter}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
+            f"({minutes} min {seconds:02d} s)"
+        )
         lines += [f"- {outcome.upper()} {name}: {reason}" for name, outcome, reason in results if outcome != "passed"]
         lines.append("")
     report = REPO_ROOT / "reports" / "chapters.md"
