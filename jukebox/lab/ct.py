@@ -9,6 +9,7 @@ secrets masked; a failed step fails the run with that step's own message.
 """
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -70,8 +71,6 @@ def run_command(command: list[str], log: RunLog, env: dict[str, str], cwd: Path 
 
 
 def pipeline_command(script: Path, parameters: dict, outputs: Path | None = None) -> list[str]:
-    import json
-
     command = [sys.executable, script.name, "--local", *(["--outputs", str(outputs)] if outputs else [])]
     for key, value in parameters.items():
         command += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
@@ -149,8 +148,6 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
         return f"trained and registered {model_name} {version}"
 
     def deploy(log: RunLog) -> str:
-        import json
-
         from mlflow import MlflowClient
 
         registered = json.loads(outputs.read_text()).get("registered_version") if outputs.exists() else None
