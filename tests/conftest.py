@@ -108,6 +108,19 @@ def shared_lab(tmp_path_factory):
         lab.cli("down", check=False)
 
 
+@pytest.fixture(autouse=True)
+def no_runs_left_behind(request):
+    """A test's CT and pipeline runs end with the test: what it pushed and did not wait for is cancelled.
+
+    In the one lab of the session, a run left queued would take CPU from the tests after it (a
+    training run is ~40 s of CPU) and a later test could even see it finish. Each test waits for
+    the runs it looks at, so cancelling the rest changes no outcome.
+    """
+    yield
+    if "shared_lab" in request.fixturenames:
+        request.getfixturevalue("shared_lab").cancel_runs()
+
+
 @pytest.fixture(scope="session")
 def user2(shared_lab) -> str:
     """A second participant of the session's lab, shared like user1: for tests that look at two participants."""

@@ -1,8 +1,10 @@
 """A local lab for tests: started in a temporary folder on free ports, driven through its CLI."""
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -64,6 +66,14 @@ class Lab:
         if name not in self.settings.users:
             self.cli("up", "--user", name)
         return name
+
+    def cancel_runs(self, user: str | None = None) -> list[str]:
+        """Cancel the queued and running runs of ``user`` (of everyone by default), as `runs cancel` does."""
+        request = urllib.request.Request(
+            f"{self.settings.git_url}/api/runs/cancel", data=json.dumps({"user": user}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)["cancelled"]
 
     def ensure_buckets(self, *names: str, user: str = "user1") -> None:
         """The buckets ``names`` in ``user``'s S3 (created directly, as if declared in mlops-gitops)."""

@@ -7,7 +7,7 @@ down                                 stop what the lab started
 status                               each service: port, health, state folder
 env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
 reset [--yes]                        wipe the lab's state (after confirmation)
-runs [list | log RUN [--full] | wait COMMIT | start NAME]  CT and scheduled runs
+runs [list | log RUN [--full] | wait COMMIT | start NAME | cancel [--user U]]  CT and scheduled runs
 schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete NAME]
 """
 
@@ -210,6 +210,15 @@ def runs_command(options) -> None:
             if run.status != "succeeded":
                 raise SystemExit(1)
         return
+    if options.action == "cancel":
+        try:
+            answer = _post(f"{lab.git_url}/api/runs/cancel", {"user": options.user})
+        except urllib.error.URLError:
+            raise LabError("The lab is not running: start it with `up`.") from None
+        whose = f"{options.user}'s" if options.user else "every participant's"
+        cancelled = answer["cancelled"]
+        print(f"Cancelled {len(cancelled)} of {whose} queued or running runs: {' '.join(cancelled)}".strip())
+        return
     if options.action == "wait":
         try:
             run = runs.wait_for_commit(lab.home, options.target, options.timeout)
@@ -273,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     reset_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset_parser.set_defaults(run=reset)
     runs_parser = commands.add_parser("runs", help="CT and scheduled runs")
-    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait", "start"], default="list")
+    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait", "start", "cancel"], default="list")
     runs_parser.add_argument("target", nargs="?", help="a run id (log), a commit SHA (wait) or a run name (start)")
     runs_parser.add_argument("--timeout", type=float, default=900.0)
     runs_parser.add_argument("--script", help="start: the pipeline script to run")

@@ -6,6 +6,7 @@ One process, started by ``lab up``, on the lab's git port:
 - ``POST /hooks/push``: Gitea-style push events from the repos' post-receive hook. A push to
   ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it;
 - ``POST /api/runs``: an ad-hoc run of a pipeline script (``runs start``);
+- ``POST /api/runs/cancel``: cancel a user's (or everyone's) queued and running runs (``runs cancel``);
 - ``POST /api/participants``: read the lab's settings again after ``up --user`` added participants
   to the running lab, and give the new ones their repos, git password and buckets;
 - ``/raw/<file>``: the files of ``99-data_prep/`` (the stand-in for GitHub raw URLs);
@@ -140,6 +141,11 @@ class Controller:
                 except (ValueError, KeyError) as error:
                     return respond(start_response, "400 Bad Request", f"Not a push event: {error}\n".encode())
                 return respond(start_response, "202 Accepted", json.dumps(answer).encode(), "application/json")
+            if path == "/api/runs/cancel" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                user = json.loads(environ["wsgi.input"].read(length) or b"{}").get("user")
+                answer = {"cancelled": ct.cancellation.cancel(self.lab.home, user)}
+                return respond(start_response, "200 OK", json.dumps(answer).encode(), "application/json")
             if path == "/api/runs" and method == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 try:

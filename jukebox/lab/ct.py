@@ -11,9 +11,11 @@ secrets masked; a failed step fails the run with that step's own message.
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,41 @@ DEPLOYED_ALIAS = "test"
 
 class StepFailed(RuntimeError):
     pass
+
+
+class Cancellation:
+    """The runs `runs cancel` asked to stop, and the command the running run waits on."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.run_ids: set[str] = set()
+        self.running: str | None = None
+        self.process: subprocess.Popen | None = None
+
+    def cancel(self, home: Path, user: str | None) -> list[str]:
+        """Cancel ``user``'s queued and running runs (everyone's with ``None``); return their ids."""
+        with self.lock:
+            pending = [
+                run
+                for run in runs.load_all(home)
+                if run.status not in runs.FINISHED and user in (None, run.user) and run.id not in self.run_ids
+            ]
+            self.run_ids |= {run.id for run in pending}
+            for run in pending:
+                if run.id != self.running:
+                    run.status, run.finished = "cancelled", time.time()
+                    run.message = "Cancelled by `runs cancel` before it started."
+                    runs.save(home, run)
+            if self.running in self.run_ids and self.process and self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGTERM)  # the command and its children (the steps)
+        return [run.id for run in pending]
+
+    def wanted(self, run_id: str) -> bool:
+        with self.lock:
+            return run_id in self.run_ids
+
+
+cancellation = Cancellation()
 
 
 class RunLog:
@@ -58,8 +95,17 @@ def run_command(command: list[str], log: RunLog, env: dict[str, str], cwd: Path 
     """Run ``command``, streaming its output to the log; return the last line it printed."""
     log.write(f"$ {' '.join(command)}\n")
     process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,  # its own process group, so that `runs cancel` stops its children too
     )
+    with cancellation.lock:
+        cancellation.process = process
     last = ""
     for line in process.stdout:
         log.write(line)
@@ -80,9 +126,16 @@ def pipeline_command(script: Path, parameters: dict, outputs: Path | None = None
 def execute(lab: settings.LabSettings, run: runs.Run, steps: list[tuple[str, Callable[[RunLog], str]]]) -> None:
     """Run ``steps`` in order, recording each step's outcome; stop at the first failure."""
     log = RunLog(runs.log_path(lab.home, run.id), settings.secret_values(lab))
+    with cancellation.lock:
+        if run.id in cancellation.run_ids:
+            return  # cancelled while queued: its record already says so
+        cancellation.running = run.id
     run.status, run.started = "running", time.time()
     runs.save(lab.home, run)
     for name, step in steps:
+        if cancellation.wanted(run.id):
+            run.status, run.message = "cancelled", f"Cancelled by `runs cancel` before step {name}."
+            break
         started = time.time()
         log.write(f"\n=== {name} ===\n")
         try:
@@ -90,13 +143,15 @@ def execute(lab: settings.LabSettings, run: runs.Run, steps: list[tuple[str, Cal
             outcome = "skipped" if note.startswith("skipped") else "succeeded"
         except StepFailed as failure:
             note, outcome = str(failure), "failed"
+            if cancellation.wanted(run.id):
+                note, outcome = "cancelled by `runs cancel`", "cancelled"
         except Exception as error:  # a bug in the lab itself: still record it, in one line
             note, outcome = f"{type(error).__name__}: {error}", "failed"
         for secret in log.secrets:
             note = note.replace(secret, "***")
         run.steps.append({"name": name, "status": outcome, "message": note, "seconds": round(time.time() - started, 1)})
-        if outcome == "failed":
-            run.status, run.message = "failed", f"Step {name} failed: {note}"
+        if outcome in ("failed", "cancelled"):
+            run.status, run.message = outcome, f"Step {name} {outcome}: {note}"
             break
         runs.save(lab.home, run)
     else:

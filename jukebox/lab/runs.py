@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-FINISHED = ("succeeded", "failed")
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Run:
     title: str
     user: str
     commit: str = ""
-    status: str = "queued"  # queued → running → succeeded | failed
+    status: str = "queued"  # queued → running → succeeded | failed (or cancelled, by `runs cancel`)
     message: str = ""
     steps: list[dict] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)

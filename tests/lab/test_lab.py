@@ -228,6 +228,40 @@ def test_an_adhoc_run_starts_now_and_is_recorded(lab, tmp_path):
     assert missing.returncode == 1 and "No pipeline script at" in missing.stderr
 
 
+def run_record(lab: Lab, commit: str) -> dict:
+    (path,) = [path for path in (lab.home / "runs").glob("ct-*.json") if commit in path.read_text()]
+    return json.loads(path.read_text())
+
+
+def test_runs_cancel_stops_a_participant_s_running_and_queued_runs_and_no_later_one(lab, tmp_path):
+    name = lab.add_participant("canceller")
+    clone = lab.clone("jukebox", tmp_path / "jukebox", user=name)
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text() + "\nA first change.\n")
+    running = lab.commit_and_push(clone, "A first change", user=name)
+    readme.write_text(readme.read_text() + "\nA second change.\n")
+    queued = lab.commit_and_push(clone, "A second change", user=name)
+    deadline = time.monotonic() + 120
+    while not [step for step in run_record(lab, running)["steps"] if step["name"] == "feast-apply"]:
+        assert time.monotonic() < deadline, "the first run never got to its training step"
+        time.sleep(0.2)
+
+    answer = lab.cli("runs", "cancel", "--user", name).stdout
+    assert answer.startswith(f"Cancelled 2 of {name}'s queued or running runs"), answer
+
+    stopped = json.loads(lab.cli("runs", "wait", running[:7], "--timeout", "60", check=False).stdout)
+    assert stopped["status"] == "cancelled" and stopped["steps"][-1]["name"] == "train", stopped
+    never_started = run_record(lab, queued)
+    assert never_started["status"] == "cancelled" and never_started["started"] is None
+    assert never_started["message"] == "Cancelled by `runs cancel` before it started."
+    (clone / "3-prod_datascience" / "prod_train_save_pipeline.py").unlink()
+    lab.git("add", "-A", cwd=clone)
+    later = lab.commit_and_push(clone, "No training script", user=name)
+    after = json.loads(lab.cli("runs", "wait", later[:7], "--timeout", "120", check=False).stdout)
+    assert after["status"] == "failed" and "has no 3-prod_datascience/prod_train_save_pipeline.py" in after["message"]
+    assert lab.cli("runs", "cancel", "--user", name).stdout.startswith(f"Cancelled 0 of {name}'s")
+
+
 def test_pushes_give_one_ct_run_each_in_push_order(lab, tmp_path):
     clone = lab.clone("jukebox", tmp_path / "jukebox")
     parameters_file = clone / "3-prod_datascience" / "default_parameters.json"
