@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from jukebox.lab import ct, environment, settings
+from jukebox.lab import environment, gitclient, settings
 
 
 class Lab:
@@ -83,18 +83,14 @@ class Lab:
 
     def model_name(self, user: str) -> str:
         """The model ``user``'s CT runs register."""
-        return ct.ct_model_name(self.settings, user)
+        return self.settings.model_name(user)
 
     def exports(self, user: str = "user1") -> dict[str, str]:
         lines = self.cli("env", "--user", user).stdout.splitlines()
         return dict(line.removeprefix("export ").split("=", 1) for line in lines)
 
     def git(self, *args: str, cwd: Path | None = None, user: str = "user1", password: str | None = None):
-        password = password or settings.credentials(self.settings)["git"][user]
-        env = {**os.environ, **ct.git_auth_env(user, password), "GIT_AUTHOR_NAME": "participant"}
-        env.update(GIT_AUTHOR_EMAIL="p@example.com", GIT_COMMITTER_NAME="participant")
-        env.update(GIT_COMMITTER_EMAIL="p@example.com")
-        return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        return gitclient.git(self.settings, user, *args, cwd=cwd, password=password)
 
     def clone(self, repo: str, target: Path, user: str = "user1") -> Path:
         result = self.git("clone", "--quiet", f"{self.settings.git_url}/{user}/{repo}.git", str(target), user=user)

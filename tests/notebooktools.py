@@ -1,5 +1,6 @@
 """Run a chapter's notebook headless as an instructor's CI does (papermill), and read what it printed."""
 
+import base64
 import os
 from pathlib import Path
 
@@ -44,3 +45,19 @@ def outputs_text(notebook: nbformat.NotebookNode) -> str:
             texts += [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
             texts.append(output.get("data", {}).get("text/plain", ""))
     return "\n".join(texts)
+
+
+def has_plot(notebook: nbformat.NotebookNode) -> bool:
+    """Whether a cell of the executed notebook showed a picture."""
+    return any("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
+
+
+def assert_no_secret(lab, user: str, path: Path) -> None:
+    """No generated secret (nor ``user``'s basic-auth token) anywhere in the executed notebook at ``path``."""
+    from jukebox.lab import settings
+
+    text = path.read_text()
+    password = settings.credentials(lab.settings)["git"][user]
+    secrets = [*settings.secret_values(lab.settings), base64.b64encode(f"{user}:{password}".encode()).decode()]
+    leaked = [secret for secret in secrets if secret in text]
+    assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"

@@ -6,7 +6,6 @@ songs, as if they had been measured again in the middle of the charts: so that t
 join has something to get wrong. The notebooks run from the chapter's folder, as JupyterLab runs them.
 """
 
-import base64
 import json
 import re
 import sqlite3
@@ -19,10 +18,9 @@ import pandas as pd
 import papermill
 import pytest
 from ipykernel.kernelspec import write_kernel_spec
+from notebooktools import assert_no_secret, has_plot, outputs_text
 from notebooktools import execute as run_notebook
-from notebooktools import outputs_text
 
-from jukebox.lab import settings
 from jukebox.lab.s3 import ensure_buckets, s3_client
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
@@ -93,19 +91,6 @@ def participant(shared_lab, tmp_path_factory) -> dict:
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
     """Run ``notebook`` headless (papermill), its kernel in ``env``."""
     return run_notebook(notebook, output, env, cwd=FOLDER, timeout=600, **parameters)
-
-
-def has_plot(notebook: nbformat.NotebookNode) -> bool:
-    return any("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
-
-
-def assert_no_secret(lab, user: str, path: Path) -> None:
-    """No generated secret (nor the participant's basic-auth token) anywhere in the executed notebook."""
-    text = path.read_text()
-    password = settings.credentials(lab.settings)["git"][user]
-    secrets = [*settings.secret_values(lab.settings), base64.b64encode(f"{user}:{password}".encode()).decode()]
-    leaked = [secret for secret in secrets if secret in text]
-    assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"
 
 
 def online(env: dict[str, str], *song_ids: str) -> dict:

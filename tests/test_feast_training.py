@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from chapter_edits import leave_out_feature, switch_training_source
 from labtools import Participant
 from mlflow import MlflowClient
 
+from jukebox.chapter_edits import leave_out_feature, switch_training_source
 from jukebox.data_contract import FEATURES
 from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import gitops

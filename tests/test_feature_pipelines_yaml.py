@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chapter_edits import switch_training_source
 
+from jukebox.chapter_edits import switch_training_source
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "7-feature_store"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chapter_edits import switch_training_source, switch_training_to_dvc
 
+from jukebox.chapter_edits import switch_training_source, switch_training_to_dvc
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "kit (shared package)"

@@ -9,10 +9,10 @@ import time
 
 import pytest
 import yaml
-from chapter_edits import switch_training_to_dvc
 from labtools import Participant
 from mlflow import MlflowClient
 
+from jukebox.chapter_edits import switch_training_to_dvc
 from jukebox.lab import settings
 from jukebox.paths import REPO_ROOT
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 import yaml
-from chapter_edits import switch_training_to_dvc
 from conftest import TRAINING_STEPS
 from kfp import components
 
+from jukebox.chapter_edits import switch_training_to_dvc
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter

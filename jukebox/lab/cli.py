@@ -3,6 +3,7 @@
 up [--port NAME=N]… [--user NAME]…   start what is not running (a second `up` starts nothing)
 jupyter [--root DIR]                 the workbench: JupyterLab with Elyra, on the kit's folder
 feast-ui                             the Feast UI: every participant's feature store project
+serve [--user NAME]                  chapter 7's serving: model server, transformer, Jukebox page
 down                                 stop what the lab started
 status                               each service: port, health, state folder
 env [--user NAME]                    shell exports: the cluster secrets' names, the lab's URLs
@@ -25,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from jukebox import local_run
-from jukebox.lab import environment, process, runs, schedules, services, settings, workbench
+from jukebox.lab import environment, process, runs, schedules, services, serving, settings, workbench
 
 
 class LabError(Exception):
@@ -60,7 +61,8 @@ def _start(lab: settings.LabSettings, wanted: list[services.Service]) -> bool:
         for service in group:
             print(f"Starting {service.name}…", flush=True)
             env = services.child_environment(lab, service)
-            pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=str(lab.home))
+            marker = service.marker or str(lab.home)
+            pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=marker)
         for service in group:
             log = lab.home / "logs" / f"{service.name}.log"
             running = functools.partial(process.alive, pids[service.name])
@@ -117,6 +119,23 @@ def feast_ui_command(options) -> None:
     print(f"Open the Feast UI: {service.url} (project {lab.default_user}_music; `down` stops it with the lab).")
 
 
+def serve(options) -> None:
+    """Start a participant's model server, transformer and Jukebox page (and the lab first); print the page's URL."""
+    lab = settings.create_or_update({}, None)  # gives participants added before this version their ports
+    user = options.user or lab.default_user
+    if user not in lab.users:
+        raise LabError(f"No user {user} in the lab: add one with `up --user {user}`.")
+    _start(lab, _core(lab))
+    _start(lab, services.serving_services(lab, user))
+    model = lab.model_name(user)
+    version = serving.served_version(lab, user)
+    if version:
+        print(f"The model server serves {model} version {version} (alias test); it follows the alias.")
+    else:
+        print(f"No {model} has the alias test yet: the servers wait for CT to deploy one (push to your jukebox repo).")
+    print(f"Open the Jukebox page: {serving.url(lab, 'jukebox-ui', user)} and search a song, e.g. Live Forever.")
+
+
 def down(options) -> None:
     lab = _settings()
     for service in reversed(services.services(lab)):
@@ -130,13 +149,26 @@ def status(options) -> None:
     print(f"{'service':<11} {'url':<27} {'state':<10} {'health':<8} folder")
     for service in services.services(lab):
         pid = process.running_pid(lab.home, service.name)
+        if service.user not in (None, lab.default_user) and not pid:
+            continue  # another participant's serving: listed while it runs
         health = ("healthy" if service.healthy() else "starting") if pid else "-"
         state = f"pid {pid}" if pid else "stopped"
-        print(f"{service.name:<11} {service.url:<27} {state:<10} {health:<8} {lab.home / service.state.split(',')[0]}")
+        print(f"{service.name:<11} {service.url:<27} {state:<10} {health:<8} {_what(lab, service, pid)}")
     print(f"raw data    {lab.raw_url}/<file>")
     print(f"git repos   {lab.git_url}/<user>/jukebox.git, …/mlops-gitops.git (users: {', '.join(lab.users)})")
     print("workbench   `python -m jukebox.lab jupyter` starts JupyterLab and prints its URL with the token")
     print("feast-ui    `python -m jukebox.lab feast-ui` starts the Feast UI (the lab's feature store, every project)")
+
+
+def _what(lab: settings.LabSettings, service: services.Service, pid: int | None) -> str:
+    """The last column of `status`: a service's folder, or what a participant's serving process serves."""
+    if service.user is None:
+        return str(lab.home / service.state.split(",")[0])
+    if service.name.startswith("model-server") and pid:
+        version = serving.served_version(lab, service.user)
+        model = lab.model_name(service.user)
+        return f"serves {model} version {version}" if version else f"waiting: no {model} with alias test yet"
+    return service.state
 
 
 def env(options) -> None:
@@ -273,6 +305,9 @@ def parser() -> argparse.ArgumentParser:
     jupyter_parser.add_argument("--root", help="the folder it opens on (default: the kit's folder)")
     jupyter_parser.set_defaults(run=jupyter)
     commands.add_parser("feast-ui", help="start the Feast UI").set_defaults(run=feast_ui_command)
+    serve_parser = commands.add_parser("serve", help="start a participant's model server and Jukebox page")
+    serve_parser.add_argument("--user", help="the participant (default: user1)")
+    serve_parser.set_defaults(run=serve)
     commands.add_parser("down", help="stop the lab's services").set_defaults(run=down)
     commands.add_parser("status", help="show each service").set_defaults(run=status)
     env_parser = commands.add_parser("env", help="print shell exports")

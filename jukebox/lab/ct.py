@@ -161,18 +161,13 @@ def execute(lab: settings.LabSettings, run: runs.Run, steps: list[tuple[str, Cal
     log.write(f"\n=== run {run.status} in {run.duration:.0f} s {run.message} ===\n")
 
 
-def ct_model_name(lab: settings.LabSettings, user: str) -> str:
-    """The model a participant's CT runs register: ``jukebox`` for the first participant, else ``jukebox-<user>``."""
-    return "jukebox" if user == lab.default_user else f"jukebox-{user}"
-
-
 def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
     """The CT pipeline for one pushed commit of ``run.user``'s jukebox repo."""
     env = {**os.environ, **environment.lab_environment(lab, run.user)}
     password = env["password"]
     workdir = Path(tempfile.mkdtemp(prefix=f"{run.id}-", dir=lab.home / "runs"))
     version = run.commit[:7]
-    model_name = ct_model_name(lab, run.user)
+    model_name = lab.model_name(run.user)
     outputs = workdir / "pipeline-outputs.json"  # written by the training run, after the clone
 
     def clone(log: RunLog) -> str:

@@ -8,7 +8,10 @@ The feature store (chapter 7) needs two more: ``FEAST_FS_YAML_FILE_PATH``, Feast
 for the configuration file to use (the lab's SQLite store instead of the cluster's PostgreSQL in
 ``feature_repo/feature_store.yaml``), and ``AWS_ENDPOINT_URL_S3``, the AWS SDK's variable for the
 S3 endpoint, with which Feast reads the offline store (``jukebox.feature_store`` sets it from
-``AWS_S3_ENDPOINT`` where only that one is set, as on the cluster).
+``AWS_S3_ENDPOINT`` where only that one is set, as on the cluster). Its notebooks 3 and 4 call the
+participant's model server: ``JUKEBOX_PREDICTOR_URL`` (the model itself), ``JUKEBOX_MODEL_URL``
+(the transformer in front of it, as the InferenceService's URL on the cluster) and
+``JUKEBOX_REGISTERED_MODEL`` (the participant's model in the lab's one MLflow registry).
 """
 
 from pathlib import Path
@@ -33,6 +36,7 @@ def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[
     creds = settings.credentials(lab)
     user = user or lab.default_user
     keys = settings.s3_keys(lab, user)
+    model_server, transformer, _ = lab.serving_port_names(user)
     return {
         "AWS_S3_ENDPOINT": lab.s3_url(user),
         "AWS_ACCESS_KEY_ID": keys["access_key"],
@@ -47,6 +51,10 @@ def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[
         "JUKEBOX_RAW_URL": lab.raw_url,
         "JUKEBOX_LAB_HOME": str(lab.home),
         "FEAST_FS_YAML_FILE_PATH": str(LAB_FEATURE_STORE),
+        # chapter 7's serving (`lab serve`): the model itself, and the transformer in front of it
+        "JUKEBOX_REGISTERED_MODEL": lab.model_name(user),
+        "JUKEBOX_PREDICTOR_URL": lab.url(model_server),
+        "JUKEBOX_MODEL_URL": lab.url(transformer),
     }
 
 

@@ -1,7 +1,7 @@
 """The lab's processes: how to start each, which ports it binds, how to tell it is healthy.
 
-``up`` starts S3, the registry and the controller; the workbench (JupyterLab) and the Feast UI
-start on demand.
+``up`` starts S3, the registry and the controller; the workbench (JupyterLab), the Feast UI and
+each participant's serving (model server, transformer, Jukebox page) start on demand.
 """
 
 import os
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jukebox.lab import feast_ui, process, s3, settings, workbench
+from jukebox.lab import environment, feast_ui, process, s3, serving, settings, workbench
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Service:
     state: str  # its folder under the lab home (or an absolute folder)
     on_demand: bool = False  # started by its own command, not by ``up``
     extra_environment: Callable[[dict[str, str]], dict[str, str]] | None = None
+    marker: str | None = None  # a piece of its command line that tells it is the lab's (default: the lab's folder)
+    user: str | None = None  # the participant it serves, for a participant's own service
 
 
 def s3_ports(lab: settings.LabSettings, user: str | None = None) -> s3.S3Ports:
@@ -55,6 +57,27 @@ def s3_service(lab: settings.LabSettings, user: str) -> Service:
         url,
         name,
     )
+
+
+def serving_services(lab: settings.LabSettings, user: str) -> list[Service]:
+    """``user``'s model server, transformer and Jukebox page (``python -m jukebox.lab serve``), in start order."""
+
+    def service(kind: str) -> Service:
+        port_option = "--port" if kind == "jukebox-ui" else "--http_port"
+        return Service(
+            serving.service_name(lab, kind, user),
+            [lab.serving_port_names(user)[serving.KINDS.index(kind)]],
+            serving.command(lab, kind, user),
+            lambda: process.http_ok(serving.health_url(lab, kind, user)),
+            serving.url(lab, kind, user),
+            serving.DESCRIPTIONS[kind].format(user=user, model=lab.model_name(user)),
+            on_demand=True,
+            extra_environment=lambda env: {**env, **environment.lab_environment(lab, user)},
+            marker=f"{port_option} {serving.port(lab, kind, user)}",
+            user=user,
+        )
+
+    return [service(kind) for kind in serving.KINDS]
 
 
 def services(lab: settings.LabSettings) -> list[Service]:
@@ -114,6 +137,7 @@ def services(lab: settings.LabSettings) -> list[Service]:
             on_demand=True,
             extra_environment=lambda env: feast_ui.environment_for(lab, env),
         ),
+        *(service for user in lab.users for service in serving_services(lab, user)),
     ]
 
 

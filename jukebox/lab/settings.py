@@ -22,6 +22,9 @@ PORT_OFFSETS = {
     "mlflow": 2,
     "jupyter": 3,  # the workbench (JupyterLab), started on demand
     "feast-ui": 4,  # the Feast UI, started on demand
+    "model-server": 5,  # chapter 7's serving, started on demand (`serve`): the model itself (predictor),
+    "transformer": 6,  # the transformer in front of it (song id → features → model),
+    "jukebox-ui": 7,  # and the Jukebox page
     "s3-master": 10,
     "s3-volume": 11,
     "s3-filer": 12,
@@ -34,10 +37,12 @@ DEFAULT_USER = "user1"
 REGION = "us-east-1"
 # Each participant has an S3 server of their own, as on the cluster (a MinIO in each namespace):
 # the first participant's uses the ``s3*`` ports above; participant n (n = 1…15) uses
-# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 200.
+# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 250.
 S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
+# Their serving ports (``model-server@<user>``, …) are at base + 200 + 3·(n-1) + 0…2.
+SERVING_PORT_NAMES = ["model-server", "transformer", "jukebox-ui"]
 MAX_USERS = 16
-PORT_BLOCK = 200
+PORT_BLOCK = 250
 USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a Feast project name allows no "-"
 
 
@@ -51,12 +56,24 @@ class LabSettings:
     def default_user(self) -> str:
         return self.users[0]
 
+    def model_name(self, user: str) -> str:
+        """The model ``user``'s CT runs register and serve: ``jukebox`` for user1, else ``jukebox-<user>``.
+
+        One MLflow registry holds every participant's models (on the cluster each namespace has its own).
+        """
+        return "jukebox" if user == self.default_user else f"jukebox-{user}"
+
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def s3_port_names(self, user: str) -> list[str]:
         """The names in ``ports`` of the eight ports of ``user``'s S3 server (``s3`` first)."""
         return S3_PORT_NAMES if user == self.default_user else [f"{name}@{user}" for name in S3_PORT_NAMES]
+
+    def serving_port_names(self, user: str) -> list[str]:
+        """The names in ``ports`` of ``user``'s model server, transformer and Jukebox page."""
+        names = SERVING_PORT_NAMES
+        return names if user == self.default_user else [f"{name}@{user}" for name in names]
 
     def s3_url(self, user: str | None = None) -> str:
         """The S3 endpoint of ``user`` (by default the first participant)."""
@@ -97,12 +114,21 @@ def parse_port_overrides(values: list[str]) -> dict[str, int]:
     for value in values:
         name, _, number = value.partition("=")
         service, at, user = name.partition("@")
-        if name not in PORT_OFFSETS and not (at and user and service in S3_PORT_NAMES):
+        if name not in PORT_OFFSETS and not (at and user and service in S3_PORT_NAMES + SERVING_PORT_NAMES):
             raise ValueError(f"Unknown service {name!r} in --port; choose one of {', '.join(PORT_OFFSETS)}.")
         if not number.isdigit() or not 1024 <= int(number) <= 65535:
             raise ValueError(f"--port {value}: give a port number between 1024 and 65535.")
         overrides[name] = int(number)
     return overrides
+
+
+def participant_ports(settings: LabSettings, base: int) -> None:
+    """Give each participant after the first the ports they lack: their S3's and their serving's."""
+    for number, user in enumerate(settings.users[1:], start=1):
+        for offset, name in enumerate(settings.s3_port_names(user)):
+            settings.ports.setdefault(name, base + 20 + 10 * number + offset)
+        for offset, name in enumerate(settings.serving_port_names(user)):
+            settings.ports.setdefault(name, base + 200 + 3 * (number - 1) + offset)
 
 
 def load(home: Path | None = None) -> LabSettings | None:
@@ -113,8 +139,10 @@ def load(home: Path | None = None) -> LabSettings | None:
         return None
     data = json.loads(path.read_text())
     # A lab made before a service was added gets that service's port from the same block.
-    ports = {**default_ports(data["ports"]["git"] - PORT_OFFSETS["git"]), **data["ports"]}
-    return LabSettings(home=home, ports=ports, users=data["users"])
+    base = data["ports"]["git"] - PORT_OFFSETS["git"]
+    settings = LabSettings(home=home, ports={**default_ports(base), **data["ports"]}, users=data["users"])
+    participant_ports(settings, base)  # a lab made before a participant's service was added
+    return settings
 
 
 def create_or_update(port_overrides: dict[str, int], users: list[str] | None, home: Path | None = None) -> LabSettings:
@@ -135,9 +163,7 @@ def create_or_update(port_overrides: dict[str, int], users: list[str] | None, ho
             if len(settings.users) == MAX_USERS:
                 raise ValueError(f"A lab holds at most {MAX_USERS} participants: start another lab for {user}.")
             settings.users.append(user)
-    for number, user in enumerate(settings.users[1:], start=1):
-        for offset, name in enumerate(settings.s3_port_names(user)):
-            settings.ports.setdefault(name, base + 20 + 10 * number + offset)
+    participant_ports(settings, base)
     settings.ports.update(port_overrides)
     home.mkdir(parents=True, exist_ok=True)
     data = {key: value for key, value in asdict(settings).items() if key != "home"}
