@@ -25,9 +25,10 @@ browser:
 	    echo "No chromium here: install your system's chromium package, or the browser tests skip."; \
 	  fi; }
 
+# The course in the lab as user1: chapter 3's training, then chapter 7 and scenario B up to the Jukebox page.
 workshop: setup
 	$(PY) -m jukebox.lab up
-	cd 3-prod_datascience && ../$(PY) prod_train_save_pipeline.py
+	$(PY) -m jukebox.workshop
 	@echo "The lab stays up: see its services with '$(PY) -m jukebox.lab status', stop it with '$(PY) -m jukebox.lab down'."
 
 # JupyterLab with Elyra on the kit's folder, its kernels wired to the local lab (started if down).
