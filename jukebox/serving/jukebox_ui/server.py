@@ -53,6 +53,7 @@ class JukeboxServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     server: JukeboxServer
+
     def version_string(self) -> str:
         return "jukebox-ui"
 

@@ -48,8 +48,9 @@ function element(tag, attributes = {}, text = "") {
 
 // ---- search ---------------------------------------------------------------------------------
 
-function setSearch(state, message) {
+function setSearch(state, message, text = "") {
   $("search").dataset.state = state;
+  $("search").dataset.query = text; // what the state is about: tests (and people) can tell two searches apart
   $("search-status").textContent = message;
 }
 
@@ -66,14 +67,14 @@ async function runSearch() {
     setSearch("idle", "Type a song's name, an artist or a song id.");
     return;
   }
-  setSearch("searching", "Searching…");
+  setSearch("searching", "Searching…", text);
   let answer;
   try {
     const response = await fetch(`api/songs?q=${encodeURIComponent(text)}`);
     answer = await response.json();
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
   } catch (error) {
-    if (seq === searchSeq) setSearch("error", `The page's server is not answering: ${error.message}`);
+    if (seq === searchSeq) setSearch("error", `The page's server is not answering: ${error.message}`, text);
     return;
   }
   if (seq !== searchSeq) return; // a newer search is on its way
@@ -81,11 +82,10 @@ async function runSearch() {
   showResults(answer.songs);
   if (answer.songs.length) {
     const count = answer.songs.length;
-    setSearch("results", count === 1 ? "1 song found." : `${count} songs found${count === 20 ? " (the first 20)" : ""}.`);
-  } else if (answer.note) {
-    setSearch("no-catalog", `No song matches “${text}”.`);
+    const found = count === 1 ? "1 song found." : `${count} songs found${count === 20 ? " (the first 20)" : ""}.`;
+    setSearch("results", found, text);
   } else {
-    setSearch("no-match", `No song matches “${text}”.`);
+    setSearch(answer.note ? "no-catalog" : "no-match", `No song matches “${text}”.`, text);
   }
   if (SONG_ID.test(text)) {
     // An id is enough to ask the model, even for a song the catalog does not list.
@@ -111,9 +111,12 @@ function showResults(songs) {
 
 // ---- prediction -------------------------------------------------------------------------------
 
-function setPrediction(state, message, retry = false) {
+// A prediction state: a headline, the servers' own sentence as detail, and a "Try again" button where it helps.
+function setPrediction(state, headline, detail = "", retry = false) {
   $("prediction").dataset.state = state;
-  $("prediction-status").textContent = message;
+  $("prediction").dataset.song = chosen ? chosen.spotify_id : "";
+  $("prediction-status").textContent = headline;
+  $("prediction-detail").textContent = detail;
   $("prediction-message").hidden = state === "result";
   $("answer").hidden = state !== "result";
   $("retry").hidden = !retry;
@@ -122,11 +125,12 @@ function setPrediction(state, message, retry = false) {
 
 function showCard(song) {
   $("song-card").hidden = false;
-  $("song-name").textContent = song.name || "A song not in the catalog";
+  $("song-name").textContent = song.name || "A song the catalog does not list";
   $("song-artists").textContent = song.artists || "";
   $("song-id").textContent = song.spotify_id;
   for (const button of document.querySelectorAll("#results .song")) {
-    button.toggleAttribute("aria-current", button.dataset.id === song.spotify_id);
+    if (button.dataset.id === song.spotify_id) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
   }
 }
 
@@ -143,8 +147,8 @@ function inferRequest(spotifyId) {
 async function predict() {
   const song = chosen;
   const seq = ++predictSeq;
-  const title = song.name || song.spotify_id;
-  setPrediction("loading", `Asking the model where ${title} will chart…`);
+  const title = song.name || "This song";
+  setPrediction("loading", `Asking the model where ${song.name || "this song"} will chart…`);
   let response;
   let answer;
   try {
@@ -155,7 +159,7 @@ async function predict() {
     });
     answer = await response.json().catch(() => ({}));
   } catch (error) {
-    if (seq === predictSeq) modelDown(`The page's server is not answering: ${error.message}.`);
+    if (seq === predictSeq) modelDown(`The page's server is not answering (${error.message}).`);
     return;
   }
   if (seq !== predictSeq) return; // another song was chosen meanwhile
@@ -168,17 +172,17 @@ async function predict() {
     // Either the song is not in the feature store, or there is no model "jukebox" at all.
     const model = await fetch(`v2/models/${MODEL}`).catch(() => null);
     if (seq !== predictSeq) return;
-    if (model && model.status === 404) notReady(`No model ${MODEL} is deployed yet. ${said}`);
-    else setPrediction("not-in-store", `${title} is not in the feature store yet. ${said}`);
+    if (model && model.status === 404) notReady(`No model ${MODEL} is deployed yet.`, said);
+    else setPrediction("not-in-store", `${title} is not in the feature store yet.`, said);
   } else if (response.status === 503) {
-    notReady(said);
+    notReady("No model is ready to answer yet.", said);
   } else {
-    setPrediction("error", said, true);
+    setPrediction("error", "The model could not answer.", said, true);
   }
 }
 
 function modelDown(said) {
-  setPrediction("model-down", `The model server is down. ${said} Trying again every few seconds.`, true);
+  setPrediction("model-down", "The model server is down.", `${said} The page tries again every few seconds.`, true);
   const seq = predictSeq;
   const look = async () => {
     const ready = await fetch("v2/health/ready").then((r) => r.ok, () => false);
@@ -189,8 +193,8 @@ function modelDown(said) {
   retryTimer = setTimeout(look, RETRY_MS);
 }
 
-function notReady(said) {
-  setPrediction("not-ready", `No model is ready to answer yet. ${said} Trying again every few seconds.`, true);
+function notReady(headline, said) {
+  setPrediction("not-ready", headline, `${said} The page tries again every few seconds.`, true);
   const seq = predictSeq;
   retryTimer = setTimeout(() => seq === predictSeq && predict(), RETRY_MS);
 }
@@ -203,7 +207,8 @@ function showPrediction(song, answer) {
   const probabilities = output(answer, "probabilities");
   const codes = output(answer, "country_codes");
   if (!probabilities || !codes) {
-    setPrediction("error", "The model answered without the outputs probabilities and country_codes.", true);
+    const detail = "Its answer has no outputs probabilities and country_codes.";
+    setPrediction("error", "The model's answer is not the one this page reads.", detail, true);
     return;
   }
   const values = probabilities.data.flat(Infinity).map(Number);
