@@ -27,7 +27,7 @@ import pytest
 from jukebox.paths import DATA_PREP
 from jukebox.rankings import COUNTRIES
 
-CHAPTER = "7-feature_store (Jukebox page)"  # for the report by chapter
+CHAPTER = "7-feature_store"  # for the report by chapter
 
 MODEL = "jukebox"
 MODEL_VERSION = "3"
@@ -210,7 +210,7 @@ def catalog(participant):
 
 
 class Jukebox:
-    """A page server and a model double on free ports, for one test; ``page`` opens the page in Chromium."""
+    """One test's page server and model double, on free ports: ``page_server()`` and ``model()`` start them."""
 
     def __init__(self, participant, folder: Path):
         self.participant, self.folder = participant, folder
@@ -291,8 +291,8 @@ def test_a_song_added_to_the_catalog_later_is_found_by_name_without_a_restart(ca
 
 
 def test_a_song_with_a_history_is_listed_once_from_its_latest_row(catalog, jukebox):
-    history = with_live_forever("2026-11-20 10:00:00", "2026-11-23 10:00:00")
-    history.loc[history.index[-2], "name"] = "Live Forever (an earlier tag)"
+    history = with_live_forever("2026-11-23 10:00:00", "2026-11-20 10:00:00")  # the latest row is not the last
+    history.loc[history.index[-1], "name"] = "Live Forever (an earlier tag)"
     put_catalog(catalog, history)
     with jukebox.page_server():
         status, answer = call(f"{jukebox.url}/api/songs?q=live%20forever")
@@ -300,6 +300,18 @@ def test_a_song_with_a_history_is_listed_once_from_its_latest_row(catalog, jukeb
     assert [song for song in answer["songs"] if song["spotify_id"] == LIVE_FOREVER] == [
         {"spotify_id": LIVE_FOREVER, "name": "Live Forever", "artists": "Oasis"}
     ]
+
+
+def test_a_catalog_file_that_is_not_parquet_gets_a_note_and_the_songs_stay(catalog, jukebox):
+    with jukebox.page_server():
+        found = call(f"{jukebox.url}/api/songs?q=abba")
+        catalog.s3().put_object(Bucket="data", Key="song_properties.parquet", Body=b"spotify_id,name\n")
+        deadline = time.monotonic() + 30  # the page server looks at the object's ETag every ~2 s
+        while "note" not in (answer := call(f"{jukebox.url}/api/songs?q=abba")[1]):
+            assert time.monotonic() < deadline, "A broken catalog file got no note."
+            time.sleep(0.5)
+    assert answer["note"] == "s3://data/song_properties.parquet is not a readable parquet file (ArrowInvalid)"
+    assert answer["songs"] == found[1]["songs"] != []
 
 
 def test_choosing_a_song_shows_its_countries_by_probability_with_names_and_a_chart(catalog, jukebox, tmp_path):

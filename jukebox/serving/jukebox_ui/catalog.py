@@ -70,10 +70,6 @@ def find(songs: pd.DataFrame, text: str, limit: int = MAX_SONGS) -> list[dict[st
     return ranked[COLUMNS].head(limit).to_dict("records")
 
 
-class CatalogError(Exception):
-    """The catalog file is there but cannot serve as one (the sentence says why)."""
-
-
 class Catalog:
     """The songs of ``s3://<bucket>/<key>``, read again when the object's ETag changes."""
 
@@ -82,7 +78,8 @@ class Catalog:
         self.endpoint = self.s3.meta.endpoint_url
         self._lock = threading.Lock()
         self._songs = latest_songs(pd.DataFrame(columns=COLUMNS))
-        self._etag: str | None = None
+        self._etag: str | None = None  # the ETag of the object last read
+        self._file_note: str | None = None  # why that object cannot serve as a catalog, if it cannot
         self._note: str | None = None
         self._checked = float("-inf")
 
@@ -106,12 +103,12 @@ class Catalog:
         try:
             etag = self.s3.head_object(Bucket=self.bucket, Key=self.key)["ETag"]
             if etag != self._etag:
-                self._load()
-            self._set_note(None)
+                self._file_note = self._load()
+            self._set_note(self._file_note)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in ("NoSuchBucket", "NoSuchKey", "404"):
-                self._songs, self._etag = latest_songs(pd.DataFrame(columns=COLUMNS)), None
+                self._songs, self._etag, self._file_note = latest_songs(pd.DataFrame(columns=COLUMNS)), None, None
                 self._set_note(NO_CATALOG)
             elif code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
                 self._set_note(
@@ -124,11 +121,11 @@ class Catalog:
             self._set_note("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         except BotoCoreError as error:
             self._set_note(f"S3 at {self.endpoint} is not answering ({type(error).__name__})")
-        except CatalogError as error:
-            self._set_note(str(error))
 
-    def _load(self) -> None:
+    def _load(self) -> str | None:
+        """Read the object; None when it became the catalog, else why not (the last good catalog stays)."""
         answer = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        self._etag = answer["ETag"]  # a bad file is not read again until it changes
         data = pa.BufferReader(answer["Body"].read())  # not io.BytesIO: pyarrow then aborted at exit here, now and then
         where = f"s3://{self.bucket}/{self.key}"
         try:
@@ -136,12 +133,12 @@ class Catalog:
             wanted = [column for column in [*COLUMNS, "event_timestamp"] if column in names]
             table = pq.read_table(data, columns=wanted).to_pandas()
         except (OSError, ValueError) as error:  # pyarrow's errors for a file that is not a parquet file
-            raise CatalogError(f"{where} is not a readable parquet file ({type(error).__name__})") from None
+            return f"{where} is not a readable parquet file ({type(error).__name__})"
         if "spotify_id" not in table:
-            raise CatalogError(f"{where} has no spotify_id column")
+            return f"{where} has no spotify_id column"
         self._songs = latest_songs(table)
-        self._etag = answer["ETag"]
-        log.info("Song catalog: %s songs from s3://%s/%s.", f"{len(self._songs):,}", self.bucket, self.key)
+        log.info("Song catalog: %s songs from %s.", f"{len(self._songs):,}", where)
+        return None
 
     def _set_note(self, note: str | None) -> None:
         if note != self._note and note:

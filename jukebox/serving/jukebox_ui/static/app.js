@@ -237,11 +237,11 @@ function showTable(countries) {
 }
 
 function showChart(countries) {
-  const barHeight = 22;
-  const gap = 8;
+  const barHeight = 26;
+  const gap = 10;
   const labelWidth = 150;
-  const barSpace = 330;
-  const width = labelWidth + barSpace + 60;
+  const barSpace = 270;
+  const width = labelWidth + barSpace + 70;
   const height = countries.length * (barHeight + gap);
   const largest = Math.max(...countries.map((country) => country.probability), 1e-9);
   const chart = $("chart");
@@ -259,7 +259,7 @@ function showChart(countries) {
     );
     return group;
   });
-  chart.replaceChildren(chart.querySelector("title"), ...bars);
+  chart.replaceChildren($("chart-title"), ...bars);
 }
 
 // ---- wiring -----------------------------------------------------------------------------------
