@@ -144,11 +144,12 @@ function inferRequest(spotifyId) {
   return { inputs: [{ name: "input", shape: [1, 1], datatype: "STRING", data: [[spotifyId]] }] };
 }
 
-async function predict() {
+// Ask the model about the chosen song. A quiet call (a retry) keeps the state shown until the answer comes.
+async function predict(quiet = false) {
   const song = chosen;
   const seq = ++predictSeq;
   const title = song.name || "This song";
-  setPrediction("loading", `Asking the model where ${song.name || "this song"} will chart…`);
+  if (!quiet) setPrediction("loading", `Asking the model where ${song.name || "this song"} will chart…`);
   let response;
   let answer;
   try {
@@ -172,10 +173,10 @@ async function predict() {
     // Either the song is not in the feature store, or there is no model "jukebox" at all.
     const model = await fetch(`v2/models/${MODEL}`).catch(() => null);
     if (seq !== predictSeq) return;
-    if (model && model.status === 404) notReady(`No model ${MODEL} is deployed yet.`, said);
+    if (model && model.status === 404) notReady(`No model ${MODEL} is deployed yet.`, said, `v2/models/${MODEL}`);
     else setPrediction("not-in-store", `${title} is not in the feature store yet.`, said);
   } else if (response.status === 503) {
-    notReady("No model is ready to answer yet.", said);
+    notReady("No model is ready to answer yet.", said, `v2/models/${MODEL}/ready`);
   } else {
     setPrediction("error", "The model could not answer.", said, true);
   }
@@ -183,20 +184,24 @@ async function predict() {
 
 function modelDown(said) {
   setPrediction("model-down", "The model server is down.", `${said} The page tries again every few seconds.`, true);
+  askAgainWhenAnswering("v2/health/ready");
+}
+
+function notReady(headline, said, readyPath) {
+  setPrediction("not-ready", headline, `${said} The page tries again every few seconds.`, true);
+  askAgainWhenAnswering(readyPath);
+}
+
+// Look at a v2 health or model endpoint every RETRY_MS; once it answers 200, ask about the song again.
+function askAgainWhenAnswering(path) {
   const seq = predictSeq;
   const look = async () => {
-    const ready = await fetch("v2/health/ready").then((r) => r.ok, () => false);
-    if (seq !== predictSeq) return;
-    if (ready) predict();
+    const answering = await fetch(path).then((response) => response.ok, () => false);
+    if (seq !== predictSeq) return; // the participant chose another song meanwhile
+    if (answering) predict(true);
     else retryTimer = setTimeout(look, RETRY_MS);
   };
   retryTimer = setTimeout(look, RETRY_MS);
-}
-
-function notReady(headline, said) {
-  setPrediction("not-ready", headline, `${said} The page tries again every few seconds.`, true);
-  const seq = predictSeq;
-  retryTimer = setTimeout(() => seq === predictSeq && predict(), RETRY_MS);
 }
 
 function output(answer, name) {
