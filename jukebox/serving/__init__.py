@@ -1,0 +1,1 @@
+"""Serving: the model server, its feature store transformer and the Jukebox page."""

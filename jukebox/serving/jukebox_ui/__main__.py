@@ -1,0 +1,3 @@
+from jukebox.serving.jukebox_ui.server import main
+
+main()
