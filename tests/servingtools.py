@@ -115,6 +115,9 @@ class Registry:
         self.folder = folder
         self.uri = f"sqlite:///{folder / 'mlflow.db'}"
         self.settings = {"MLFLOW_TRACKING_URI": self.uri, "MLFLOW_ARTIFACT_LOCATION": str(folder / "artifacts")}
+        from mlflow import MlflowClient
+
+        MlflowClient(self.uri).search_registered_models()  # creates the database now, not in three processes at once
 
     def register(self, artifacts: dict, accuracy: float = 0.3) -> str:
         """Register the ONNX model, scaler and label encoder of ``artifacts``; return the version."""
@@ -209,6 +212,14 @@ class Server:
     def count(self, pattern: str) -> int:
         """How many lines of the server's output match ``pattern``."""
         return len(re.findall(pattern, self.output(), flags=re.MULTILINE))
+
+
+def wait_until(condition, what: str, timeout: float = 240) -> None:
+    """Poll ``condition`` until it is true; fail saying ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.1)  # between two polls
 
 
 def ids_request(*ids: str, nested: bool = True) -> dict:

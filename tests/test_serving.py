@@ -9,7 +9,9 @@ the feature service has its own.
 """
 
 import pickle
+import threading
 
+import httpx
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
@@ -25,9 +27,11 @@ from servingtools import (
     environment,
     features_request,
     ids_request,
+    leave_out_of_the_service,
     make_feature_repo,
     output,
     store_environment,
+    wait_until,
 )
 
 from jukebox.data_contract import FEATURES
@@ -352,3 +356,99 @@ def test_the_transformer_reads_through_a_feast_feature_server(feature_repo, mode
             assert status == 404 and answer["error"].startswith(
                 f"No song {LIVE_FOREVER} in the feature store (feature server"
             )
+
+
+# ---- versions change: a new model, a feature left out, a server started before any model -----------
+
+
+@pytest.mark.slow
+def test_a_new_version_takes_over_with_no_failed_request(prepared, twelve, feature_repo, songs, tmp_path):
+    registry = Registry(tmp_path / "registry")
+    registry.set_alias(registry.register(prepared))
+    answers, stop = [], threading.Event()
+
+    def client(url: str) -> None:  # a user of the web page, asking again and again
+        with httpx.Client(base_url=url, timeout=60) as http:
+            while not stop.is_set():
+                answer = http.post("/v2/models/jukebox/infer", json=ids_request(songs[0]))
+                answers.append((answer.status_code, answer.json()))
+
+    with predictor(registry, tmp_path / "p.log") as model_server:
+        with transformer(registry, feature_repo, model_server.url, tmp_path / "t.log") as front:
+            model_server.ready(), front.ready()
+            thread = threading.Thread(target=client, args=(front.url,))
+            thread.start()
+            try:
+                wait_until(lambda: len(answers) >= 5, "answers from version 1")
+                registry.set_alias(registry.register(twelve))  # what CT does when it deploys a new model
+                wait_until(lambda: answers[-1][1].get("model_version") == "2", "an answer from version 2")
+                switched = len(answers)
+                wait_until(lambda: len(answers) >= switched + 20, "more answers from version 2")
+            finally:
+                stop.set()
+                thread.join()
+            metadata = model_server.client.get("/v2/models/jukebox").json()
+    failed = [answer for status, answer in answers if status != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed during the switch: {failed[:3]}"
+    versions = [answer["model_version"] for _, answer in answers]
+    assert versions == sorted(versions) and set(versions) == {"1", "2"}, "version 1, then version 2 only"
+    assert_answers(answers[0][1], by_hand(feature_repo, prepared, songs[:1]), version="1")
+    assert_answers(answers[-1][1], by_hand(feature_repo, twelve, songs[:1]), version="2")
+    assert metadata["versions"] == ["2"] and [item["name"] for item in metadata["inputs"]] == TWELVE
+    for server in (model_server, front):
+        assert server.count(r"Loaded version 1 of the model") == 1, server.output()
+        assert server.count(r"Loaded version 2 of the model") == 1, server.output()
+        assert server.count(r"Serving version 2 of the model \(was 1\)") == 1, server.output()
+
+
+@pytest.mark.slow
+def test_leaving_loudness_out_of_the_service_does_not_break_the_served_model(
+    feature_repo, model_folder, prepared, songs, tmp_path
+):
+    repo = make_feature_repo(tmp_path / "store", feature_repo.parent / "song_properties.parquet")
+    folder = ["--model_dir", str(model_folder)]
+    expected = by_hand(repo, prepared, songs)
+    with Server.serving("predictor", folder, clean_environment(), tmp_path / "p.log") as model_server:
+        front_args = ["--predictor_host", f"127.0.0.1:{model_server.port}", *folder]
+        with Server.serving("transformer", front_args, store_environment(repo), tmp_path / "t1.log") as front:
+            model_server.ready(), front.ready()
+            assert_answers(front.infer(ids_request(*songs))[1], expected, version="v1")
+            leave_out_of_the_service(repo, "loudness")  # `feast apply` in CT, before the new model is out
+            assert "loudness" not in served_features(repo), "the window is open: the service serves 12 features"
+            status, answer = front.infer(ids_request(*songs))
+            assert status == 200, answer
+            assert_answers(answer, expected, version="v1")
+            # A transformer (re)started in the window reads the 13 features the served model needs, too.
+            with Server.serving("transformer", front_args, store_environment(repo), tmp_path / "t2.log") as again:
+                status, answer = again.ready().infer(ids_request(*songs))
+                assert status == 200, answer
+                assert_answers(answer, expected, version="v1")
+
+
+def served_features(repo) -> list[str]:
+    from feast import FeatureStore
+
+    with environment(**{"username": USER, "FEAST_FS_YAML_FILE_PATH": str(repo / "feature_store.yaml")}):
+        service = FeatureStore(repo_path=str(repo)).get_feature_service("serving_fs", allow_cache=False)
+    return [field.name for view in service.feature_view_projections for field in view.features]
+
+
+@pytest.mark.slow
+def test_servers_started_before_any_model_become_ready_when_ct_deploys_one(prepared, feature_repo, songs, tmp_path):
+    registry = Registry(tmp_path / "registry")  # no model registered yet
+    with predictor(registry, tmp_path / "p.log") as model_server:
+        with transformer(registry, feature_repo, model_server.url, tmp_path / "t.log") as front:
+            for server in (model_server, front):
+                server.wait_for("/v2/health/live")
+                wait_until(lambda s=server: "Not ready: waiting for" in s.output(), "the server to say it waits")
+                assert server.client.get("/v2/health/ready").status_code == 503
+                assert server.client.get("/v2/models/jukebox/ready").status_code == 503
+            status, answer = front.infer(ids_request(songs[0]))
+            assert (status, answer["error"]) == (503, "Model with name jukebox is not ready.")
+            registry.set_alias(registry.register(prepared))  # CT deploys its first model
+            model_server.ready(), front.ready()
+            status, answer = front.infer(ids_request(songs[0]))
+            assert status == 200, answer
+            assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
+            for server in (model_server, front):
+                assert server.count("Not ready: waiting for a version of jukebox with the alias test.") == 1

@@ -23,6 +23,7 @@ check ids too, to answer faster.
 """
 
 import re
+import ssl
 from pathlib import Path
 
 import httpx
@@ -129,7 +130,7 @@ class FeatureServerReader:
         self.feature_service, self.entity, self.timeout = feature_service, entity, timeout
         self.where = f"feature server {url}"
         ca = SERVICE_ACCOUNT / "service-ca.crt"  # the cluster's services' certificates, in a pod
-        self.verify = str(ca) if ca.is_file() else True
+        self.verify = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else True
         self.client = httpx.AsyncClient(timeout=timeout, verify=self.verify)
 
     def headers(self) -> dict[str, str]:

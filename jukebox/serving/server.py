@@ -17,6 +17,7 @@ kserve's ``ModelServer`` (0.21) is used as it is, with these changes:
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 
@@ -70,8 +71,19 @@ def configure_logging(access_log: bool = False) -> None:
     """kserve's log format, our lines (``jukebox.serving``) at INFO, kserve's and uvicorn's chatter off."""
     kserve.logging.configure_logging()
     logging.getLogger("kserve").addFilter(QuietRefusals())
-    # kserve 0.21 answers with FastAPI's ORJSONResponse, which FastAPI now calls deprecated once per process.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar per download
+
+
+def ignore_their_deprecations() -> None:
+    """Silence the deprecation warnings of the libraries the servers use, once per process each; none is ours to fix.
+
+    kserve 0.21 answers with FastAPI's ORJSONResponse and passes httpx a CA bundle as a string (when
+    ``REQUESTS_CA_BUNDLE`` is set); MLflow's SQLite store uses a SQLAlchemy loader that is deprecated.
+    Called when the server starts, after Feast and MLflow were imported (they change warning filters).
+    """
     warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)
+    warnings.filterwarnings("ignore", message="`verify=<str>` is deprecated")
+    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     ours = logging.getLogger("jukebox.serving")
@@ -144,6 +156,7 @@ class LocalModelServer(kserve.ModelServer):
 
     def __init__(self, host: str, **options):
         super().__init__(enable_grpc=False, enable_latency_logging=False, workers=1, **options)
+        ignore_their_deprecations()
         self.host = host
         self.dataplane = VersionedDataPlane(model_registry=self.registered_models)
 

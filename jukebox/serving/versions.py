@@ -11,6 +11,7 @@ A version that fails to load is logged in one sentence; the old one keeps servin
 is tried again a little later.
 """
 
+import contextvars
 import logging
 import re
 import threading
@@ -103,7 +104,9 @@ class ModelVersions:
                 self.poll(before_switch)
                 self._stop.wait(interval)
 
-        self._thread = threading.Thread(target=run, name="model-version-follower", daemon=True)
+        # The thread runs in a copy of this context: kserve keeps its predictor configuration in a context variable.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(run,), name="model-version-follower", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
