@@ -71,19 +71,6 @@ def configure_logging(access_log: bool = False) -> None:
     """kserve's log format, our lines (``jukebox.serving``) at INFO, kserve's and uvicorn's chatter off."""
     kserve.logging.configure_logging()
     logging.getLogger("kserve").addFilter(QuietRefusals())
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar per download
-
-
-def ignore_their_deprecations() -> None:
-    """Silence the deprecation warnings of the libraries the servers use, once per process each; none is ours to fix.
-
-    kserve 0.21 answers with FastAPI's ORJSONResponse and passes httpx a CA bundle as a string (when
-    ``REQUESTS_CA_BUNDLE`` is set); MLflow's SQLite store uses a SQLAlchemy loader that is deprecated.
-    Called when the server starts, after Feast and MLflow were imported (they change warning filters).
-    """
-    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)
-    warnings.filterwarnings("ignore", message="`verify=<str>` is deprecated")
-    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     ours = logging.getLogger("jukebox.serving")
@@ -92,6 +79,19 @@ def ignore_their_deprecations() -> None:
     for name in ("kserve", "kserve.trace", "uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar per download
+
+
+def ignore_their_deprecations() -> None:
+    """Silence the deprecation warnings of the libraries the servers use (once per process each; none is ours).
+
+    kserve 0.21 answers with FastAPI's ORJSONResponse and passes httpx a CA bundle as a string (when
+    ``REQUESTS_CA_BUNDLE`` is set); MLflow's SQLite store uses a SQLAlchemy loader that is deprecated.
+    Called when the server starts, after Feast and MLflow were imported (they change warning filters).
+    """
+    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)
+    warnings.filterwarnings("ignore", message="`verify=<str>` is deprecated")
+    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
 
 
 class VersionedModel(kserve.Model):
