@@ -29,6 +29,7 @@ and waits for the predictor to serve it too before it switches: meanwhile reques
 by the old version, in both servers.
 """
 
+import argparse
 import contextvars
 import logging
 import sys
@@ -157,7 +158,8 @@ class JukeboxTransformer(VersionedModel):
         return response
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The transformer's options: kserve's, the model source's, and where the features come from."""
     parser = argument_parser("The jukebox transformer: song ids in, countries out (Open Inference Protocol v2).")
     parser.set_defaults(predictor_protocol="v2", predictor_request_timeout_seconds=10)
     parser.add_argument("--feature_server_url", help="a Feast feature server (default: the online store, in process)")
@@ -168,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the transformer needs --predictor_host HOST:PORT, the predictor's address")
     if options.predictor_protocol != "v2":
         parser.error("the transformer speaks the Open Inference Protocol v2 to the predictor: --predictor_protocol v2")
+    return options
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = arguments(argv)
     configure_logging(options.access_log)
     try:
         reader = (
