@@ -356,6 +356,7 @@ def test_the_transformer_reads_through_a_feast_feature_server(feature_repo, mode
             assert status == 404 and answer["error"].startswith(
                 f"No song {LIVE_FOREVER} in the feature store (feature server"
             )
+    assert "Unclosed" not in front.output(), "the transformer closes its connections when it stops"
 
 
 # ---- versions change: a new model, a feature left out, a server started before any model -----------

@@ -7,7 +7,7 @@ here extend them, so a status is kserve's own. But kserve's ``ModelNotFound`` an
 handlers log a traceback for every refused request. So each class here carries our sentence, and
 ``install_handlers`` registers one handler for them (Starlette picks the handler of the most
 specific class, so kserve's handlers stay for everything else): it answers ``{"error": sentence}``
-with the class's status and logs one line.
+with the class's status, and logs one line at debug level (shown with ``--access_log``).
 
 A body that is not an inference request at all (not JSON, no ``inputs``, a list where a string
 belongs) is refused by FastAPI before kserve sees it, with a 422 and a list of details; the
@@ -51,8 +51,8 @@ class Unavailable(ModelNotReady):
 
 
 async def refuse(_request, error) -> JSONResponse:
-    """Answer one of the errors above: its status, its sentence, one log line."""
-    log.info("Refused a request (%d): %s", error.status, error)
+    """Answer one of the errors above: its status, its sentence (and one log line with ``--access_log``)."""
+    log.debug("Refused a request (%d): %s", error.status, error)
     return JSONResponse(status_code=error.status, content={"error": str(error)})
 
 
@@ -78,7 +78,7 @@ def validation_message(errors: list[dict]) -> str:
 
 async def refuse_invalid_body(_request, error: RequestValidationError) -> JSONResponse:
     message = validation_message(error.errors())
-    log.info("Refused a request (400): %s", message)
+    log.debug("Refused a request (400): %s", message)
     return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": message})
 
 

@@ -50,12 +50,17 @@ class ServedModel:
     def scale(self, values: dict[str, list]) -> dict[str, np.ndarray]:
         """Scale raw feature values as training did; return one FP32 column [N, 1] per feature.
 
+        This is the StandardScaler's own arithmetic, ``(x - mean_) / scale_``, on its fitted values
+        (``load_folder`` checks it gives what ``scaler.transform`` gives): sklearn's ``transform``
+        checks a DataFrame's columns and types on every call, which takes longer (~1.5 ms) than
+        the whole model.
+
         Args:
             values: each feature's raw values, one per song (more features may be there: ignored).
         """
-        names = list(self.scaler.feature_names_in_)
-        frame = pd.DataFrame({name: values[name] for name in names}, dtype=float)
-        scaled = self.scaler.transform(frame).astype(np.float32)
+        names = self.scaler.feature_names_in_
+        raw = np.array([values[name] for name in names], dtype=np.float64).T  # [songs, features]
+        scaled = ((raw - self.scaler.mean_) / self.scaler.scale_).astype(np.float32)
         return {name: scaled[:, [column]] for column, name in enumerate(names)}
 
     def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -85,7 +90,13 @@ def load_folder(folder: Path, version: str) -> ServedModel:
             "(a model converted before it took one input per feature: train it again)"
         )
     outputs = [item.name for item in session.get_outputs()]
-    return ServedModel(version, features, countries, session, scaler, outputs)
+    model = ServedModel(version, features, countries, session, scaler, outputs)
+    probe = {name: [float(column), -1.5 * column] for column, name in enumerate(scaler.feature_names_in_)}
+    expected = scaler.transform(pd.DataFrame(probe, dtype=float))
+    scaled = model.scale(probe)
+    if not np.allclose([scaled[name][:, 0] for name in scaler.feature_names_in_], expected.T, atol=1e-5):
+        raise ValueError(f"the scaler is a {type(scaler).__name__}, not a StandardScaler (mean and scale)")
+    return model
 
 
 class FolderSource:

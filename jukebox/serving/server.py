@@ -10,9 +10,9 @@ kserve's ``ModelServer`` (0.21) is used as it is, with these changes:
   kserve would refuse to start (``NoModelReady``) and register only ready models.
 - ``/v2/health/ready`` says false until every model is ready, and a model's metadata lists the
   version it serves (``versions``), which kserve leaves out.
-- Quiet logs: one line per loaded or switched version and per refused request; no access log, no
-  latency line per request (``--access_log`` turns the access log back on), no traceback for a
-  request that kserve refuses (the client gets the sentence).
+- Quiet logs: one line per loaded or switched version; no access log, no latency line per
+  request, no line or traceback for a refused request (the client gets the sentence).
+  ``--access_log`` logs each request and each refusal.
 """
 
 import argparse
@@ -43,7 +43,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, parents=[kserve.model_server.parser])
     parser.set_defaults(model_name="jukebox")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (the cluster: 0.0.0.0)")
-    parser.add_argument("--access_log", action="store_true", help="log one line per request")
+    parser.add_argument("--access_log", action="store_true", help="log one line per request (and per refusal)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--registered_model", help="serve this model of the MLflow registry (MLFLOW_TRACKING_URI)")
     source.add_argument("--model_dir", help="serve the folder's model.onnx, scaler.pkl and label_encoder.pkl")
@@ -75,7 +75,7 @@ def configure_logging(access_log: bool = False) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     ours = logging.getLogger("jukebox.serving")
     ours.handlers, ours.propagate = [handler], False
-    ours.setLevel(logging.INFO)
+    ours.setLevel(logging.DEBUG if access_log else logging.INFO)  # debug: a line per refused request
     for name in ("kserve", "kserve.trace", "uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if access_log else logging.WARNING)
@@ -127,6 +127,9 @@ class VersionedModel(kserve.Model):
     def stop(self) -> None:
         self.versions.stop()
 
+    async def close(self) -> None:
+        """Close what the model opened in the server's event loop (its connections); nothing by default."""
+
     def load(self) -> bool:
         return self.ready  # kserve calls this on a request to a model not ready: versions load in the follower only
 
@@ -161,6 +164,7 @@ class LocalModelServer(kserve.ModelServer):
         self.dataplane = VersionedDataPlane(model_registry=self.registered_models)
 
     def _register_and_check_atleast_one_model_is_ready(self, models):
+        self.models = list(models)
         for model in models:  # registered before they are ready: each becomes ready with its first version
             self.register_model(model)
             model.start()
@@ -169,4 +173,8 @@ class LocalModelServer(kserve.ModelServer):
         self._rest_server.config.host = self.host  # kserve's RESTServer hard-codes 0.0.0.0
         install_handlers(app)
         log.info("Listening on http://%s:%d.", self.host, self.http_port)
-        await super()._serve()
+        try:
+            await super()._serve()
+        finally:  # the server stopped (SIGTERM; kserve has unregistered the models): close their connections
+            for model in self.models:
+                await model.close()

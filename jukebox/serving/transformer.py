@@ -16,8 +16,8 @@ steps for each request:
    features the served version was trained on: see ``online_features``), scale them with that
    version's scaler, and build the predictor's request: one FP32 input per feature, and the
    parameter ``model_version``, so the predictor answers with the same version;
-2. ``predict``: kserve's own, which posts to the predictor's ``/v2/models/jukebox/infer`` (at
-   ``--predictor_host``, over a kept-alive connection, with a timeout);
+2. ``predict``: post that to the predictor's ``/v2/models/jukebox/infer`` (at ``--predictor_host``,
+   over kept-alive connections, with a timeout: ``--predictor_request_timeout_seconds``);
 3. ``postprocess``: add the output ``country_codes`` (the countries, in the order of the
    probabilities), as the workshop's transformer does.
 
@@ -35,7 +35,9 @@ import logging
 import sys
 import time
 
+import aiohttp
 import httpx
+import orjson
 from kserve import InferInput, InferOutput, InferRequest, InferResponse
 from kserve.errors import InferenceError
 from kserve.predictor_config import PredictorConfig
@@ -58,6 +60,7 @@ log = logging.getLogger("jukebox.serving")
 # three steps of one request in one asyncio task, and each task has its own context.
 _request_model: contextvars.ContextVar[ServedModel] = contextvars.ContextVar("request_model")
 
+JSON = {"content-type": "application/json"}
 PREDICTOR_PATIENCE = 60  # seconds the transformer waits for the predictor to serve a new version
 
 
@@ -87,6 +90,7 @@ class JukeboxTransformer(VersionedModel):
         super().__init__(name, versions)
         self.reader = reader
         self.refs: dict[str, list[str]] = {}
+        self.session: aiohttp.ClientSession | None = None
 
     def before_switch(self, model: ServedModel) -> None:
         """Before serving a new version: resolve its feature refs, and wait for the predictor to serve it."""
@@ -106,6 +110,11 @@ class JukeboxTransformer(VersionedModel):
                 pass  # the predictor is restarting, say: ask again
             time.sleep(0.25)  # between two polls of the predictor
         log.warning("The predictor does not list version %s: switching anyway (it loads versions on demand).", version)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.reader.close()
 
     def get_input_types(self) -> list[dict]:
         return [{"name": "input", "datatype": "BYTES", "shape": [-1, 1]}]
@@ -137,19 +146,32 @@ class JukeboxTransformer(VersionedModel):
         )
 
     async def predict(self, payload: InferRequest, headers: dict | None = None) -> InferResponse:
-        """kserve's call to the predictor, with its failures said in one sentence."""
-        host = self.predictor_config.predictor_host
+        """Post the request to the predictor's ``/v2/models/jukebox/infer``; its failures in one sentence.
+
+        kserve's own ``Model.predict`` does the same with an httpx client, which on this 2-core
+        machine added ~2 ms to each call that aiohttp does not (a probe: 3.7 ms against 1.6 ms a
+        round trip to the predictor). So the transformer keeps one aiohttp session (kept-alive
+        connections, a timeout per request) and uses kserve's protocol classes for the request and the answer.
+        """
+        config = self.predictor_config
+        if self.session is None:  # created in the server's event loop, on the first request
+            timeout = aiohttp.ClientTimeout(total=config.predictor_request_timeout_seconds)
+            self.session = aiohttp.ClientSession(timeout=timeout)
+        body, _ = payload.to_rest()
+        url = f"{config.predictor_base_url}/v2/models/{self.name}/infer"
         try:
-            return await super().predict(payload, headers)
-        except httpx.TransportError as error:
+            async with self.session.post(url, data=orjson.dumps(body), headers=JSON) as answer:
+                status, content = answer.status, await answer.read()
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise Unavailable(
-                f"The predictor at {host} does not answer ({type(error).__name__}): is it running?"
+                f"The predictor at {config.predictor_host} does not answer ({type(error).__name__}): is it running?"
             ) from error
-        except httpx.HTTPStatusError as error:
-            said = str(error).split(", '")[0]
-            if error.response.status_code == 503:
-                raise Unavailable(f"The predictor at {host} is not ready: {said}") from error
-            raise InferenceError(f"The predictor at {host} refused the request: {said}") from error
+        if status != 200:
+            said = orjson.loads(content).get("error", "") if content.startswith(b"{") else content[:200].decode()
+            if status == 503:
+                raise Unavailable(f"The predictor at {config.predictor_host} is not ready: {said}")
+            raise InferenceError(f"The predictor at {config.predictor_host} refused the request ({status}): {said}")
+        return InferResponse.from_rest(orjson.loads(content))
 
     async def postprocess(self, response: InferResponse, headers: dict | None = None) -> InferResponse:
         model = _request_model.get()
