@@ -318,7 +318,7 @@ def test_an_unreachable_predictor_is_a_503_in_one_sentence(feature_repo, model_f
         status, answer = front.infer(ids_request(songs[0]))
         assert (status, answer["error"]) == (
             503,
-            f"The predictor at 127.0.0.1:{nowhere} does not answer (ConnectError): is it running?",
+            f"The predictor at 127.0.0.1:{nowhere} does not answer: is it running?",
         )
         assert front.process.poll() is None
 

@@ -169,8 +169,10 @@ class FeatureServerReader:
         try:
             async with self.session.post(self.url, json=body, headers=self.headers(), ssl=self.tls) as answer:
                 status, content = answer.status, await answer.read()
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise Unavailable(f"The {self.where} does not answer ({type(error).__name__}).") from error
+        except TimeoutError as error:
+            raise Unavailable(f"The {self.where} did not answer in {self.timeout} s.") from error
+        except aiohttp.ClientError as error:
+            raise Unavailable(f"The {self.where} does not answer: is it running?") from error
         if status != 200:
             said = content.decode(errors="replace").strip().splitlines()[0][:200] if content.strip() else "no detail"
             raise Unavailable(f"The {self.where} answered {status}: {said}")

@@ -162,10 +162,12 @@ class JukeboxTransformer(VersionedModel):
         try:
             async with self.session.post(url, data=orjson.dumps(body), headers=JSON) as answer:
                 status, content = answer.status, await answer.read()
-        except (TimeoutError, aiohttp.ClientError) as error:
+        except TimeoutError as error:
             raise Unavailable(
-                f"The predictor at {config.predictor_host} does not answer ({type(error).__name__}): is it running?"
+                f"The predictor at {config.predictor_host} did not answer in {config.timeout} s."
             ) from error
+        except aiohttp.ClientError as error:
+            raise Unavailable(f"The predictor at {config.predictor_host} does not answer: is it running?") from error
         if status != 200:
             said = orjson.loads(content).get("error", "") if content.startswith(b"{") else content[:200].decode()
             if status == 503:
