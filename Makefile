@@ -59,6 +59,7 @@ benchmark: setup
 	$(PY) benchmarks/lab.py
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/feature_store.py
+	$(PY) benchmarks/serving.py
 
 clean:
 	-$(PY) -m jukebox.lab down

@@ -1,7 +1,8 @@
 """Step 5: check the ONNX model and measure how good it is.
 
-``validate_onnx_model`` runs the ONNX file in ONNX Runtime (what the model server runs) and
-checks that it gives the same probabilities as the trained model on the test set.
+``validate_onnx_model`` runs the ONNX file in ONNX Runtime (what the model server runs), checks
+that it takes one named input per feature and gives the same probabilities as the trained model
+on the test set.
 ``evaluate_model`` measures accuracy on the test set and logs it, with a confusion matrix of
 countries, as pipeline metrics that the pipeline UI shows.
 """
@@ -42,9 +43,13 @@ def validate_onnx_model(
         raise ValueError(
             f"The ONNX model expects features {features}, but the model was trained on {model.metadata['features']}."
         )
+    inputs_named = [item.name for item in session.get_inputs()]
+    if inputs_named != features:
+        raise ValueError(f"The ONNX model's inputs are {inputs_named}, not one per feature {features}.")
     test = pd.read_parquet(test_data.path)
     inputs = test[features].to_numpy(dtype=np.float32)
-    onnx_probabilities = session.run(["probabilities"], {"input": inputs})[0]
+    named_inputs = {name: inputs[:, [column]] for column, name in enumerate(features)}  # one [N, 1] input each
+    onnx_probabilities = session.run(["probabilities"], named_inputs)[0]
     expected = classifier.predict_proba(inputs.astype(np.float64))
     difference = float(np.max(np.abs(onnx_probabilities - expected)))
     if difference > tolerance:

@@ -3,8 +3,9 @@
 The model is a dense neural network (scikit-learn's multi-layer perceptron) that reads a song's
 scaled audio features and gives, for every country, the probability that the song charts there.
 Its hyperparameters come from ``default_parameters.json``; a fixed seed makes runs reproducible.
-The model server reads ONNX, so the trained model is converted, and the ONNX file carries the
-ordered feature names and the country labels it was trained with.
+The model server reads ONNX, so the trained model is converted: the ONNX model takes one named
+input per feature, and the file carries the ordered feature names and the country labels it was
+trained with.
 """
 
 from kfp.dsl import Dataset, Input, Model, Output, component
@@ -62,7 +63,12 @@ def train_model(
     packages_to_install=pinned("scikit-learn", "skl2onnx", "onnx"),
 )
 def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model: Output[Model]):
-    """Convert the trained model to ONNX, with the feature names and countries in its metadata.
+    """Convert the trained model to ONNX: one named input per feature, the countries in its metadata.
+
+    The model server then takes a song as named values (``danceability``, ``energy``, …), so the
+    feature service the model was trained through decides the model's input signature.
+    skl2onnx converts the network with one matrix input; a small front graph concatenates the
+    named inputs (FP32, shape [N, 1] each, in the training's feature order) into that matrix.
 
     Args:
         model: the trained scikit-learn model.
@@ -73,6 +79,7 @@ def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model
     import pickle
 
     import onnx
+    from onnx import TensorProto, compose, helper
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -81,14 +88,28 @@ def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model
         classifier = pickle.load(file)
     with open(label_encoder.path, "rb") as file:
         countries = [str(country) for country in pickle.load(file).classes_]
-    converted = to_onnx(
+    network = to_onnx(
         classifier,
         initial_types=[("input", FloatTensorType([None, len(features)]))],
         options={id(classifier): {"zipmap": False}},
         target_opset=17,
     )
+    front = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Concat", features, ["input"], axis=1)],
+            "named_features",
+            [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in features],
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, len(features)])],
+        ),
+        opset_imports=network.opset_import,
+        ir_version=network.ir_version,
+    )
+    converted = compose.merge_models(front, network, io_map=[("input", "input")])
     onnx.helper.set_model_props(converted, {"features": json.dumps(features), "classes": json.dumps(countries)})
     onnx.checker.check_model(converted)
     onnx.save(converted, onnx_model.path)
     onnx_model.metadata.update({"features": features, "classes": countries, "format": "onnx"})
-    print(f"Converted to ONNX: input 'input' [N, {len(features)}] -> probabilities for {len(countries)} countries.")
+    print(
+        f"Converted to ONNX: {len(features)} named inputs ({', '.join(features)}), FP32 [N, 1] each "
+        f"-> probabilities for {len(countries)} countries."
+    )

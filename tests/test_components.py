@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pandas as pd
 import pytest
 from conftest import make_artifact
@@ -122,6 +123,20 @@ def test_onnx_model_carries_features_and_countries(prepared):
     encoder = pickle.loads(open(prepared["label_encoder"].path, "rb").read())
     assert properties["features"] == FEATURES
     assert properties["classes"] == list(encoder.classes_)
+
+
+def test_onnx_model_takes_one_named_fp32_input_per_feature(prepared):
+    session = ort.InferenceSession(prepared["onnx_model"].path, providers=["CPUExecutionProvider"])
+    assert [(item.name, item.type, item.shape[1]) for item in session.get_inputs()] == [
+        (name, "tensor(float)", 1) for name in FEATURES
+    ]
+    assert [item.name for item in session.get_outputs()] == ["label", "probabilities"]
+    test = pd.read_parquet(prepared["test_data"].path)[FEATURES].to_numpy(dtype=np.float32)[:20]
+    named = {name: test[:, [column]] for column, name in enumerate(FEATURES)}
+    classifier = pickle.loads(open(prepared["model"].path, "rb").read())
+    np.testing.assert_allclose(
+        session.run(["probabilities"], named)[0], classifier.predict_proba(test.astype(np.float64)), atol=1e-5
+    )
 
 
 def test_onnx_validation_passes_the_converted_model(prepared, capsys):
