@@ -133,7 +133,7 @@ class Workshop:
     def serving(self) -> str:
         self.run("lab serve", [sys.executable, "-m", "jukebox.lab", "serve", "--user", self.user], REPO_ROOT)
         version, deadline = None, time.monotonic() + 120
-        while (version := serving.served_version(self.lab, self.user)) is None:
+        while (version := serving.served_version(self.lab, self.user, "transformer")) is None:
             if time.monotonic() > deadline:
                 raise StepFailed("The model server did not load the deployed model within 120 s: see its log.")
             time.sleep(0.5)

@@ -115,7 +115,8 @@ class JukeboxPage:
         assert state == "result", f"{text}: {state}: {self.page.inner_text('#prediction-message')}"
         rows = [row.split("\t") for row in self.page.locator("#countries tbody tr").all_inner_texts()]
         assert self.page.locator("#chart rect.bar").count() == 10
-        return [{"country": code, "name": name, "probability": float(p)} for code, name, p in rows]
+        tiny = "< 0.1"  # how the page writes a probability under 0.1 %
+        return [{"country": c, "name": n, "probability": 0.0 if p == tiny else float(p)} for c, n, p in rows]
 
     def model_version(self) -> str:
         return self.page.inner_text("#model-version").removeprefix("model version ").strip()
@@ -135,8 +136,8 @@ def deployed(lab: Participant) -> tuple[str, list[str]]:
 
 def wait_for_served(lab: Participant, version: str) -> None:
     deadline = time.monotonic() + 60
-    while serving.served_version(lab.settings, lab.name) != version:
-        assert time.monotonic() < deadline, f"the model server did not switch to version {version}"
+    while {serving.served_version(lab.settings, lab.name, kind) for kind in ("model-server", "transformer")} != {version}:
+        assert time.monotonic() < deadline, f"the model server and transformer did not switch to version {version}"
         time.sleep(0.3)
 
 

@@ -71,10 +71,10 @@ def health_url(lab: settings.LabSettings, kind: str, user: str) -> str:
     return url(lab, kind, user) + ("/health" if kind == "jukebox-ui" else "/v2/health/live")
 
 
-def served_version(lab: settings.LabSettings, user: str) -> str | None:
-    """The version ``user``'s model server serves now, or None (not running, or no model deployed yet)."""
+def served_version(lab: settings.LabSettings, user: str, kind: str = "model-server") -> str | None:
+    """The version ``user``'s model server (or transformer) serves now, or None (not running, or no model yet)."""
     try:
-        with urllib.request.urlopen(f"{url(lab, 'model-server', user)}/v2/models/{SERVED_NAME}", timeout=2) as answer:
+        with urllib.request.urlopen(f"{url(lab, kind, user)}/v2/models/{SERVED_NAME}", timeout=2) as answer:
             versions = json.load(answer).get("versions") or []
     except (OSError, ValueError, urllib.error.HTTPError):
         return None

@@ -118,10 +118,25 @@ class StoreReader:
         as handing it to a thread would cost more than it takes.
         """
         rows = [{self.entity: song} for song in ids]
+        keep_feasts_timestamp_converter()
         return self.store.get_online_features(features=refs, entity_rows=rows).to_dict()
 
     async def close(self) -> None:
         pass
+
+
+def keep_feasts_timestamp_converter() -> None:
+    """Give ``timestamp`` columns back the SQLite converter Feast's online store reads them with.
+
+    Converters are global to the ``sqlite3`` module: importing IPython (kserve's and mlflow's
+    imports can pull it in) replaces Feast's with one for ISO dates, and every read of the lab's
+    online store then fails on Feast's epoch timestamps. Setting it again costs a dictionary write.
+    """
+    import sqlite3
+
+    from feast.infra.online_stores import sqlite as feast_sqlite
+
+    sqlite3.register_converter("timestamp", feast_sqlite.convert_timestamp)
 
 
 class FeatureServerReader:
