@@ -136,7 +136,8 @@ def deployed(lab: Participant) -> tuple[str, list[str]]:
 
 def wait_for_served(lab: Participant, version: str) -> None:
     deadline = time.monotonic() + 60
-    while {serving.served_version(lab.settings, lab.name, kind) for kind in ("model-server", "transformer")} != {version}:
+    kinds = ("model-server", "transformer")
+    while {serving.served_version(lab.settings, lab.name, kind) for kind in kinds} != {version}:
         assert time.monotonic() < deadline, f"the model server and transformer did not switch to version {version}"
         time.sleep(0.3)
 
