@@ -12,6 +12,8 @@ from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
 
+pytest_plugins = ["chapter_report"]  # the instructors' report by chapter (tests/chapter_report.py)
+
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path
 
@@ -146,55 +148,3 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if _LAB_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.lab)
-
-
-# ---- the instructors' report: what passed and failed, chapter by chapter ----------------------
-
-_outcomes: dict[str, list[tuple[str, str, str]]] = {}
-# Each chapter's time: its tests' set-up, run and tear-down (the shared lab's start counts where it happens).
-_seconds: dict[str, float] = {}
-
-
-def _chapter(item) -> str:
-    return getattr(item.module, "CHAPTER", "kit (shared package)")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    _seconds[_chapter(item)] = _seconds.get(_chapter(item), 0.0) + report.duration
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        reason = ""
-        if report.failed:
-            said = str(call.excinfo.value).strip().splitlines() if call.excinfo else []
-            reason = (said or [call.excinfo.typename if call.excinfo else "failed"])[0][:200]
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            reason = report.longrepr[2]
-        _outcomes.setdefault(_chapter(item), []).append((item.name, report.outcome, reason))
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _outcomes:
-        return
-    lines = ["# Test report by chapter", ""]
-    for chapter in sorted(_outcomes):
-        results = _outcomes[chapter]
-        counts = {
-            state: sum(1 for _, outcome, _ in results if outcome == state) for state in ("passed", "failed", "skipped")
-        }
-        minutes, seconds = divmod(round(_seconds.get(chapter, 0)), 60)
-        lines.append(
-            f"## {chapter}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
-            f"({minutes} min {seconds:02d} s)"
-        )
-        lines += [f"- {outcome.upper()} {name}: {reason}" for name, outcome, reason in results if outcome != "passed"]
-        lines.append("")
-    report = REPO_ROOT / "reports" / "chapters.md"
-    report.parent.mkdir(exist_ok=True)
-    report.write_text("\n".join(lines))
-    terminalreporter.section("report by chapter")
-    for line in lines[2:]:
-        if line:
-            terminalreporter.write_line(line)
-    terminalreporter.write_line(f"(also in {report.relative_to(REPO_ROOT)})")
