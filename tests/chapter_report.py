@@ -1,16 +1,26 @@
-"""The instructors' report: what passed, failed and was skipped, chapter by chapter.
+"""The instructors' report: what passed, failed and was skipped, chapter by chapter, and where the time went.
 
 A pytest plugin (registered by conftest.py). At the end of a run it prints the report and writes it to
-``reports/chapters.md``. A test module declares its chapter with ``CHAPTER = "…"``.
+``reports/chapters.md`` and, as a page that needs nothing but a browser, ``reports/chapters.html``.
+Each failed test's whole log (traceback and captured output) goes to ``reports/logs/<test id>.txt``,
+which the page links to. A test module declares its chapter with ``CHAPTER = "…"``.
 """
 
+import html
+import re
+import shlex
+import shutil
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 SHARED = "kit (shared package)"  # the chapter of tests that declare none
 STATES = ("passed", "failed", "skipped")
+SLOWEST = 3  # how many of each chapter's slowest tests the report lists
 
 
 @dataclass
@@ -22,10 +32,11 @@ class Result:
     outcome: str = "passed"
     reason: str = ""
     seconds: float = 0.0  # set-up, call and tear-down
+    log: str = ""  # the failure's log file, in reports/logs/
 
 
 def pytest_configure(config):
-    config.pluginmanager.register(ChapterReport(config.rootpath / "reports"))
+    config.pluginmanager.register(ChapterReport(config.rootpath / "reports", config.invocation_params.args))
 
 
 def chapter_of(item) -> str:
@@ -42,6 +53,11 @@ def reason_of(report, call) -> str:
     return ""
 
 
+def log_name(nodeid: str) -> str:
+    """A file name for a test's log: its id with anything but letters, digits, ``.``, ``_`` and ``-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150] + ".txt"
+
+
 def minutes(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds:02d} s"
@@ -51,12 +67,28 @@ def counts(results: list[Result]) -> dict[str, int]:
     return {state: sum(1 for result in results if result.outcome == state) for state in STATES}
 
 
-class ChapterReport:
-    """The report of one run: each test's result as it ends, the file and the printed summary at the end."""
+def slowest(results: list[Result]) -> list[Result]:
+    return sorted(results, key=lambda result: result.seconds, reverse=True)[:SLOWEST]
 
-    def __init__(self, folder: Path):
+
+class ChapterReport:
+    """The report of one run: each test's result as it ends, the files and the printed summary at the end."""
+
+    def __init__(self, folder: Path, args):
         self.folder = folder
+        self.command = shlex.join(["pytest", *args])
         self.chapters: dict[str, dict[str, Result]] = {}  # chapter → test id → result
+        self.failures: dict[str, list[str]] = {}  # test id → what each failed phase said
+        self.started = datetime.now()
+        self.start = time.perf_counter()
+
+    @property
+    def logs(self) -> Path:
+        return self.folder / "logs"
+
+    def pytest_sessionstart(self):
+        """Logs of an earlier run would pass for this run's: they go before any test runs."""
+        shutil.rmtree(self.logs, ignore_errors=True)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -65,7 +97,20 @@ class ChapterReport:
         result.seconds += report.duration
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             result.outcome, result.reason = report.outcome, reason_of(report, call)
+        if report.failed:
+            self.failures.setdefault(item.nodeid, []).append(f"---- {report.when} failed ----\n{report.longreprtext}")
+        if report.when == "teardown":
+            failures = self.failures.pop(item.nodeid, [])
+            if result.outcome == "failed":
+                result.log = self.write_log(result, failures, report.sections)
         return report
+
+    def write_log(self, result: Result, failures: list[str], sections: list[tuple[str, str]]) -> str:
+        """Write a failed test's tracebacks and captured output (the tear-down's report holds every phase's)."""
+        parts = [result.nodeid, *failures, *(f"---- {title} ----\n{content}" for title, content in sections)]
+        self.logs.mkdir(parents=True, exist_ok=True)
+        (self.logs / log_name(result.nodeid)).write_text("\n\n".join(parts) + "\n")
+        return log_name(result.nodeid)
 
     def pytest_terminal_summary(self, terminalreporter):
         if not self.chapters:
@@ -73,11 +118,14 @@ class ChapterReport:
         self.folder.mkdir(exist_ok=True)
         lines = self.markdown()
         (self.folder / "chapters.md").write_text("\n".join(lines))
+        (self.folder / "chapters.html").write_text(self.html(time.perf_counter() - self.start))
         terminalreporter.section("report by chapter")
         for line in lines[2:]:
             if line:
                 terminalreporter.write_line(line)
-        terminalreporter.write_line("(also in reports/chapters.md)")
+        terminalreporter.write_line(
+            "(also in reports/chapters.md and reports/chapters.html, failures' logs in reports/logs/)"
+        )
 
     def results(self, chapter: str) -> list[Result]:
         return list(self.chapters[chapter].values())
@@ -92,5 +140,75 @@ class ChapterReport:
                 f"## {chapter}: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped ({minutes(seconds)})"
             )
             lines += [f"- {r.outcome.upper()} {r.name}: {r.reason}" for r in results if r.outcome != "passed"]
+            lines.append("- slowest: " + ", ".join(f"{r.name} ({r.seconds:.2f} s)" for r in slowest(results)))
             lines.append("")
         return lines
+
+    def html(self, run_seconds: float) -> str:
+        all_results = [result for chapter in self.chapters for result in self.results(chapter)]
+        n = counts(all_results)
+        header = (
+            f"<h1>Test report by chapter</h1>\n<p>{self.started:%Y-%m-%d %H:%M} · {len(all_results)} tests: "
+            f"{n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped · {minutes(run_seconds)}"
+            f" · <code>{html.escape(self.command)}</code></p>"
+        )
+        sections = [html_chapter(chapter, self.results(chapter)) for chapter in sorted(self.chapters)]
+        return HTML_PAGE.format(body="\n".join([header, *sections]))
+
+
+def html_chapter(chapter: str, results: list[Result]) -> str:
+    """One chapter's section: its counts and time, its failures (with their logs), skips and slowest tests."""
+    n = counts(results)
+    seconds = sum(result.seconds for result in results)
+    failed = [
+        f"<li><code>{html.escape(r.nodeid)}</code>: {html.escape(r.reason)}{log_link(r)}</li>"
+        for r in results
+        if r.outcome == "failed"
+    ]
+    skipped = [
+        f"<li><code>{html.escape(r.nodeid)}</code>: {html.escape(r.reason)}</li>"
+        for r in results
+        if r.outcome == "skipped"
+    ]
+    slow = [f"<li><code>{html.escape(r.nodeid)}</code>: {r.seconds:.2f} s</li>" for r in slowest(results)]
+    parts = [
+        f"<section>\n<h2>{html.escape(chapter)}</h2>",
+        f"<p>{', '.join(count_span(n[state], state) for state in STATES)} ({minutes(seconds)})</p>",
+    ]
+    for title, items, tag in (("Failed", failed, "ul"), ("Skipped", skipped, "ul"), ("Slowest tests", slow, "ol")):
+        if items:
+            parts += [f"<h3>{title}</h3>\n<{tag}>", *items, f"</{tag}>"]
+    return "\n".join([*parts, "</section>"])
+
+
+def count_span(count: int, state: str) -> str:
+    """``3 failed``, coloured by its state when there are any."""
+    return f'<span class="{state}">{count} {state}</span>' if count else f"0 {state}"
+
+
+def log_link(result: Result) -> str:
+    """A link to the failure's log, relative to the page (none if the run stopped before the test ended)."""
+    return f' (<a href="logs/{quote(result.log)}">log</a>)' if result.log else ""
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Test report by chapter</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+section {{ border-top: 1px solid #ccc; margin-top: 1.5rem; }}
+h3 {{ font-size: 1rem; margin-bottom: 0.3rem; }}
+li {{ margin: 0.2rem 0; }}
+code {{ font-size: 0.9em; }}
+.passed {{ color: #1a7f37; }}
+.failed {{ color: #cf222e; font-weight: bold; }}
+.skipped {{ color: #9a6700; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
