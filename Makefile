@@ -25,7 +25,7 @@ browser:
 	    echo "No chromium here: install your system's chromium package, or the browser tests skip."; \
 	  fi; }
 
-# The course in the lab as user1: chapter 3's training, then chapter 7 and scenario B up to the Jukebox page.
+# The whole course in the lab as user1: chapter 3, scenario A (DVC), scenario B (Feast, the Jukebox page).
 workshop: setup
 	$(PY) -m jukebox.lab up
 	$(PY) -m jukebox.workshop

@@ -31,6 +31,25 @@ def switch_training_source(source: str, to: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def active_source(source: str) -> str | None:
+    """Which fetch block of prod_train_save_pipeline.py is active (``urls``, ``dvc``, ``feast``), if one is."""
+    block, active = None, []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("### "):
+            block = next((name for name, title in FETCH_BLOCKS.items() if stripped.startswith(title)), None)
+        elif not stripped:
+            block = None
+        elif block and stripped.startswith("fetch_task = fetch_data"):
+            active.append(block)
+    return active[0] if len(active) == 1 else None
+
+
+def feature_left_out(service_source: str, feature: str) -> bool:
+    """Whether ``feature``'s line of feature_service.py is commented out."""
+    return f'# "{feature}",' in service_source
+
+
 def switch_training_to_dvc(source: str) -> str:
     return switch_training_source(source, "dvc")
 

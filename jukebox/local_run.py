@@ -121,7 +121,8 @@ def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> Loca
     try:
         with contextlib.nullcontext(raw_url) if raw_url else serve_folder() as data_url:
             git_url, user = os.environ.get("JUKEBOX_GIT_URL"), os.environ.get("username")
-            parameters = local_arguments(pipeline_func, arguments, data_url, git_url, user)
+            model = os.environ.get("JUKEBOX_REGISTERED_MODEL")
+            parameters = local_arguments(pipeline_func, arguments, data_url, git_url, user, model)
             with contextlib.redirect_stdout(progress), steps_without_pip():
                 task = pipeline_func(**parameters)
     except RuntimeError as error:

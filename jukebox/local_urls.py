@@ -7,7 +7,9 @@ before it starts, in the defaults of the parameters the run was not given:
 - a URL of a file in ``99-data_prep/`` becomes the same file served by the lab (or, with no lab
   up, by a small server for the run);
 - a git repo URL ``https://<server>/<user>/<repo>.git`` becomes that repo of the participant
-  (``username``) on the lab's git server (``JUKEBOX_GIT_URL``), when the lab is up.
+  (``username``) on the lab's git server (``JUKEBOX_GIT_URL``), when the lab is up;
+- the default ``model_name`` becomes the participant's model in the lab's one registry
+  (``JUKEBOX_REGISTERED_MODEL``: ``jukebox`` for user1, ``jukebox-<user>`` for the others).
 
 A value given for the run (``--set``, a schedule's parameters) is used as it is.
 """
@@ -35,7 +37,9 @@ def local_url(value, data_url: str, git_url: str | None, user: str | None):
     return value
 
 
-def local_arguments(pipeline_func, arguments: dict, data_url: str, git_url: str | None, user: str | None) -> dict:
+def local_arguments(
+    pipeline_func, arguments: dict, data_url: str, git_url: str | None, user: str | None, model: str | None = None
+) -> dict:
     """Every parameter of a local run: ``arguments``, and the defaults with the workshop's URLs made local.
 
     Args:
@@ -44,8 +48,11 @@ def local_arguments(pipeline_func, arguments: dict, data_url: str, git_url: str 
         data_url: where ``99-data_prep/`` is served.
         git_url: the lab's git server (``JUKEBOX_GIT_URL``), or None when no lab is up.
         user: the participant whose repos a run uses (``username``).
+        model: the participant's registered model in the lab (``JUKEBOX_REGISTERED_MODEL``), if any.
     """
     defaults = {
         name: local_url(value, data_url, git_url, user) for name, value in pipeline_defaults(pipeline_func).items()
     }
+    if model and "model_name" in defaults:
+        defaults["model_name"] = model
     return {**defaults, **arguments}

@@ -156,3 +156,9 @@ class Participant:
 
     def commit_and_push(self, clone: Path, message: str) -> str:
         return self.lab.commit_and_push(clone, message, user=self.name)
+
+
+def steps_done(progress_output: str) -> set[str]:
+    """The steps ``python -m jukebox.lab progress`` marks done (``✓``), by name."""
+    rows = (line.split() for line in progress_output.splitlines() if line.startswith("  "))
+    return {row[2] for row in rows if len(row) > 2 and row[0] == "✓"}

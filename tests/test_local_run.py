@@ -96,3 +96,21 @@ def test_a_local_run_points_the_workshops_default_urls_at_this_machine():
     given = {"dataset_url": "http://127.0.0.1:3/99-data_prep/mine.parquet", "repo_url": f"{git}/user3/jukebox.git"}
     assert local_arguments(urls, given, data, git, "user2").items() >= given.items(), "a given value is kept"
     assert local_arguments(urls, {}, data, None, None)["repo_url"].startswith("https://gitea"), "no lab: no repo"
+
+
+def test_a_local_run_registers_the_participants_own_model_unless_told_otherwise():
+    from kfp import dsl
+
+    @dsl.component
+    def show(value: str):
+        print(value)
+
+    @dsl.pipeline(name="training")
+    def training(model_name: str = "jukebox"):
+        show(value=model_name)
+
+    data = "http://127.0.0.1:1/raw"
+    assert local_arguments(training, {}, data, None, None)["model_name"] == "jukebox", "no lab: the workshop's name"
+    assert local_arguments(training, {}, data, None, "user2", "jukebox-user2")["model_name"] == "jukebox-user2"
+    given = {"model_name": "mine"}
+    assert local_arguments(training, given, data, None, "user2", "jukebox-user2")["model_name"] == "mine"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from labtools import Participant
+from labtools import Participant, steps_done
 from mlflow import MlflowClient
 
 from jukebox.chapter_edits import switch_training_to_dvc
@@ -111,3 +111,7 @@ def test_scenario_a(lab, tmp_path):
     assert head_of_main(lab) == data_commit
     assert len(ct_runs(lab)) == runs_before
     lab.cli("schedules", "delete", "data-pipeline-with-dvc-daily")
+
+    # The participant's progress says so, step by step.
+    progress = lab.cli("progress", "--user", lab.name).stdout
+    assert {"buckets", "data-to-s3", "switch-to-dvc", "dvc-pipeline", "ct-with-dvc"} <= steps_done(progress), progress

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 from browsertools import browser_page
-from labtools import Participant
+from labtools import Participant, steps_done
 from mlflow import MlflowClient
 from notebooktools import execute as run_notebook
 from notebooktools import outputs_text
 
 from jukebox.chapter_edits import leave_out_feature, switch_training_source
+from jukebox.course.steps import STEPS
 from jukebox.data_contract import FEATURES
 from jukebox.lab import gitops, serving
 from jukebox.paths import DATA_PREP, REPO_ROOT
@@ -222,3 +223,8 @@ def test_scenario_b(lab, tmp_path):
     assert steady.answered > 100, "the steady client asked all along"
     assert steady.failures == [], f"{len(steady.failures)} requests failed, the first: {steady.failures[:3]}"
     assert steady.versions[0] == first_version and steady.versions[-1] == third_version
+
+    # The participant's progress says so, step by step.
+    progress = lab.cli("progress", "--user", lab.name).stdout
+    scenario_b = {step.id for step in STEPS if step.part == "scenario B"}
+    assert scenario_b <= steps_done(progress), progress

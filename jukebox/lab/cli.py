@@ -10,6 +10,8 @@ env [--user NAME]                    shell exports: the cluster secrets' names, 
 reset [--yes]                        wipe the lab's state (after confirmation)
 runs [list | log RUN [--full] | wait COMMIT | start NAME | cancel [--user U]]  CT and scheduled runs
 schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete NAME]
+progress [--user NAME | --all]       each step of the course: done, not yet or failed (and why)
+checkpoint STEP [--user NAME]        do the steps before STEP that are not done (edits as commits)
 """
 
 import argparse
@@ -26,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from jukebox import local_run
-from jukebox.lab import environment, process, runs, schedules, services, serving, settings, workbench
+from jukebox.lab import environment, process, progress, runs, schedules, services, serving, settings, workbench
 
 
 class LabError(Exception):
@@ -294,6 +296,37 @@ def schedules_command(options) -> None:
         raise LabError(str(error)) from None
 
 
+def progress_command(options) -> None:
+    lab = _settings()
+    if process.running_pid(lab.home, "controller") is None:
+        raise LabError("The lab is down, and progress reads it: run `python -m jukebox.lab up` first.")
+    if options.all:
+        print("\n".join(progress.table(lab)))
+        return
+    print("\n".join(progress.report(lab, _participant(lab, options.user))))
+
+
+def checkpoint_command(options) -> None:
+    """Bring a participant's repos (and what the runs make of them) to the state before a step."""
+    from jukebox.course.participant import Participant
+    from jukebox.workshop import do_steps
+
+    lab = _settings()
+    user = _participant(lab, options.user)
+    todo = progress.steps_before(options.step)
+    _start(lab, _core(lab))
+    if not do_steps(Participant(lab, user), todo):
+        raise SystemExit(1)
+    print(f"{user} is at step {len(todo) + 1} ({options.step}): your turn. `progress` shows where you stand.")
+
+
+def _participant(lab: settings.LabSettings, user: str | None) -> str:
+    user = user or lab.default_user
+    if user not in lab.users:
+        raise LabError(f"No participant {user} in this lab: the participants are {', '.join(lab.users)}.")
+    return user
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m jukebox.lab", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -334,6 +367,15 @@ def parser() -> argparse.ArgumentParser:
     schedules_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     schedules_parser.add_argument("--user")
     schedules_parser.set_defaults(run=schedules_command)
+    progress_parser = commands.add_parser("progress", help="each step of the course: done or not")
+    whose = progress_parser.add_mutually_exclusive_group()
+    whose.add_argument("--user", help="the participant (default: user1)")
+    whose.add_argument("--all", action="store_true", help="every participant, one line each")
+    progress_parser.set_defaults(run=progress_command)
+    checkpoint_parser = commands.add_parser("checkpoint", help="do the steps before STEP that are not done")
+    checkpoint_parser.add_argument("step", help="a step's name, as `progress` shows it")
+    checkpoint_parser.add_argument("--user", help="the participant (default: user1)")
+    checkpoint_parser.set_defaults(run=checkpoint_command)
     return main
 
 

@@ -52,6 +52,11 @@ def ct_options(lab: settings.LabSettings, user: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"apply_feature_changes": False}
 
 
+def report_path(lab: settings.LabSettings, user: str) -> Path:
+    """The report of the last reconciliation of ``user``'s mlops-gitops."""
+    return lab.home / "gitops" / f"{user}.json"
+
+
 def reconcile(lab: settings.LabSettings, user: str, bare_repo: Path, commit: str = "main") -> dict:
     """Apply the repo's state at ``commit``; return a report (also kept in ``gitops/<user>.json``)."""
     report = {"user": user, "commit": commit, "time": time.time()}
@@ -69,7 +74,7 @@ def reconcile(lab: settings.LabSettings, user: str, bare_repo: Path, commit: str
     else:
         _write_json(ct_options_path(lab, user), {"apply_feature_changes": apply_feature_changes})
         report.update(status="synced", buckets=buckets, created=created, apply_feature_changes=apply_feature_changes)
-    _write_json(lab.home / "gitops" / f"{user}.json", report)
+    _write_json(report_path(lab, user), report)
     return report
 
 
