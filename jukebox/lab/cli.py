@@ -140,9 +140,9 @@ def serve(options) -> None:
 
 def down(options) -> None:
     lab = _settings()
-    for service in reversed(services.services(lab)):
-        if process.stop(lab.home, service.name):
-            print(f"Stopped {service.name}.")
+    names = [service.name for service in reversed(services.services(lab))]
+    for name in process.stop_all(lab.home, names):
+        print(f"Stopped {name}.")
     print("The lab is down; its state stays in", lab.home)
 
 

@@ -107,21 +107,33 @@ def wait_until(
 
 def stop(home: Path, name: str, grace: float = 10.0) -> bool:
     """Stop service ``name`` (its whole process group); return whether it was running."""
-    pid = running_pid(home, name)
-    if pid is None:
-        return False
+    return name in stop_all(home, [name], grace)
+
+
+def stop_all(home: Path, names: list[str], grace: float = 10.0) -> list[str]:
+    """Stop the services ``names`` together; return those that were running, in the order given.
+
+    Each process group gets SIGTERM, and what still runs after ``grace`` seconds SIGKILL. The
+    services wait out their grace side by side: one at a time, a lab of 16 participants' S3 servers
+    (SeaweedFS takes its whole grace) would take minutes to stop.
+    """
+    pids = {name: pid for name in names if (pid := running_pid(home, name)) is not None}
+    remaining = dict(pids)
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
+        for name, pid in list(remaining.items()):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                del remaining[name]
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and alive(pid):
+        while remaining and time.monotonic() < deadline:
+            remaining = {name: pid for name, pid in remaining.items() if alive(pid)}
             time.sleep(0.2)
-        if not alive(pid):
+        if not remaining:
             break
-    _pid_file(home, name).unlink(missing_ok=True)
-    return True
+    for name in pids:
+        _pid_file(home, name).unlink(missing_ok=True)
+    return list(pids)
 
 
 def alive(pid: int) -> bool:
