@@ -27,7 +27,7 @@ browser:
 
 # The whole course in the lab as user1: chapter 3, scenario A (DVC), scenario B (Feast, the Jukebox page).
 workshop: setup
-	$(PY) -m jukebox.lab up
+	$(PY) -m jukebox.lab up --no-status
 	$(PY) -m jukebox.workshop
 	@echo "The lab stays up: see its services with '$(PY) -m jukebox.lab status', stop it with '$(PY) -m jukebox.lab down'."
 

@@ -89,7 +89,8 @@ def up(options) -> None:
         print("The lab was already up: nothing started.")
     if options.user:  # a controller that was already running learns of new participants
         _post(f"{lab.git_url}/api/participants", {})
-    status(options)
+    if not options.no_status:
+        status(options)
 
 
 def jupyter(options) -> None:
@@ -333,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     up_parser = commands.add_parser("up", help="start the lab's services (idempotent)")
     up_parser.add_argument("--port", action="append", default=[], metavar="NAME=N", help="e.g. git=3000")
     up_parser.add_argument("--user", action="append", default=[], help="add a participant (default: user1)")
+    up_parser.add_argument("--no-status", action="store_true", help="skip the table of services at the end")
     up_parser.set_defaults(run=up)
     jupyter_parser = commands.add_parser("jupyter", help="start the workbench (JupyterLab with Elyra)")
     jupyter_parser.add_argument("--root", help="the folder it opens on (default: the kit's folder)")
