@@ -139,8 +139,9 @@ def mlflow_registry(tmp_path, monkeypatch) -> str:
     return uri
 
 
-# Fixtures that start a lab (or a server of it): tests using them are marked ``lab``.
-_LAB_FIXTURES = {"lab", "shared_lab", "own_lab"}
+# Fixtures that start a lab (or servers of it: ``servers`` is test_serving's model server and
+# transformer): tests using them are marked ``lab``.
+_LAB_FIXTURES = {"lab", "shared_lab", "own_lab", "servers"}
 
 
 def pytest_collection_modifyitems(items):

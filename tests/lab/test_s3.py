@@ -190,6 +190,7 @@ def test_identities_file_is_private(lab):
     assert lab.secret_key not in " ".join(weed_command(lab.state_dir, lab.ports, lab.identities))
 
 
+@pytest.mark.lab  # starts and restarts the lab's S3 server
 def test_objects_survive_a_restart(tmp_path):
     server = Lab(tmp_path)
     server.start()
