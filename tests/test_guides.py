@@ -49,6 +49,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from kittools import kit_files
 
 from jukebox.lab import cli
 from jukebox.lab.settings import DEFAULT_PORT_BASE, default_ports
@@ -135,18 +136,6 @@ def shell_code(text: str) -> list[str]:
 
 
 # ---- what the kit has ----------------------------------------------------------------------------
-
-
-@cache
-def kit_files() -> tuple[Path, ...]:
-    """The kit's files, as a clone of this working tree has them (tracked, or new and not ignored)."""
-    listed = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return tuple(REPO_ROOT / name for name in sorted(set(listed.split("\0"))) if name and (REPO_ROOT / name).is_file())
 
 
 @cache

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kittools import kit_files
 
 from jukebox.paths import REPO_ROOT
 from jukebox.pins import pinned
@@ -56,17 +57,10 @@ def requirement_names(requirements: Path) -> list[str]:
 
 def kit_copy(target: Path) -> Path:
     """A fresh copy of the kit as a clone of this working tree has it (tracked files, and new ones not ignored)."""
-    listed = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+    for source in kit_files():
+        copy = target / source.relative_to(REPO_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
     return target
 
 

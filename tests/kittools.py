@@ -1,0 +1,19 @@
+"""The kit's own files, as a fresh clone of this working tree would have them."""
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from jukebox.paths import REPO_ROOT
+
+
+@cache
+def kit_files() -> tuple[Path, ...]:
+    """The kit's files: tracked, or new and not ignored (what `git add -A` and a clone would carry)."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return tuple(REPO_ROOT / name for name in sorted(set(listed.split("\0"))) if name and (REPO_ROOT / name).is_file())
