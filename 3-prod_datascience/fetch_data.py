@@ -4,11 +4,31 @@
 one row per (song, country where it charted). Later chapters add other sources here
 (``fetch_data_from_dvc`` in chapter 5, ``fetch_data_from_feast`` in chapter 7); every source
 writes the same dataset and records where it came from in the dataset's metadata.
+
+Each source can be called with just what the workshop's instructions pass (``fetch_data()``,
+``fetch_data_from_dvc(cluster_domain=…, git_version=…)``, ``fetch_data_from_feast(version=…)``):
+the end of this file fills in the rest, the workshop's URLs, the kit's features and the feature
+repo's configuration, as the steps' arguments (a step's code is shipped to its pod on its own,
+so its defaults could not name this module's constants). A local run points those URLs at this
+machine (``jukebox/local_urls.py``).
 """
+
+import functools
+from pathlib import Path
 
 from kfp.dsl import Dataset, Output, component
 
+from jukebox.data_contract import FEATURES
 from jukebox.pins import BASE_IMAGE, GIT_IMAGE, pinned
+
+# The workshop's data, where its instructions point.
+RAW_DATA = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep"
+RANKINGS_URL = f"{RAW_DATA}/song_rankings.parquet"
+PROPERTIES_URL = f"{RAW_DATA}/song_properties.parquet"
+# Chapter 7's feature store configuration in this repo (a pod has the compiled pipeline, not the repo).
+FEATURE_STORE_YAML = (
+    Path(__file__).resolve().parent.parent / "7-feature_store" / "feature_repo" / "feature_store.yaml"
+).read_text()
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests"))
@@ -197,6 +217,7 @@ def fetch_data_from_feast(
     feature_store_yaml: str,
     rankings_url: str,
     dataset: Output[Dataset],
+    version: str = "",
     feature_service: str = "serving_fs",
 ):
     """Build the training data through the feature service (chapter 7).
@@ -209,10 +230,11 @@ def fetch_data_from_feast(
     those rows are made a microsecond apart.
 
     Args:
-        feature_store_yaml: the feature repo's ``feature_store.yaml`` (values from the environment;
-            in the lab ``FEAST_FS_YAML_FILE_PATH`` names the lab's configuration instead).
+        feature_store_yaml: the feature repo's ``feature_store.yaml`` (in the lab
+            ``FEAST_FS_YAML_FILE_PATH`` names the lab's configuration instead).
         rankings_url: the daily charts (parquet: spotify_id, country, snapshot_date).
         dataset: one row per (song, country where it charted), with the feature service's features.
+        version: the git version being trained (recorded in the lineage).
         feature_service: the feature service to train through.
     """
     import hashlib
@@ -274,6 +296,7 @@ def fetch_data_from_feast(
     dataset.metadata.update(
         {
             "source": "feast",
+            "git_version": version,
             "feature_service": feature_service,
             "feast_project": store.project,
             "feast_registry": str(store.config.registry.path).split("@")[-1],
@@ -283,3 +306,11 @@ def fetch_data_from_feast(
             "rows": len(data),
         }
     )
+
+
+# The workshop's calls pass only their own arguments; the rest is the kit's, given here.
+fetch_data = functools.partial(fetch_data, rankings_url=RANKINGS_URL, properties_url=PROPERTIES_URL, features=FEATURES)
+fetch_data_from_dvc = functools.partial(fetch_data_from_dvc, rankings_url=RANKINGS_URL, features=FEATURES)
+fetch_data_from_feast = functools.partial(
+    fetch_data_from_feast, feature_store_yaml=FEATURE_STORE_YAML, rankings_url=RANKINGS_URL
+)

@@ -91,6 +91,7 @@ def push_to_model_registry(
     scaler: Input[Model],
     label_encoder: Input[Model],
     metrics: Input[Metrics],
+    prod_flag: bool = False,
     model_storage_dir: str = "/models",
 ) -> str:
     """Register one new version with its lineage; return the registered version.
@@ -105,6 +106,8 @@ def push_to_model_registry(
         scaler: the feature scaler, registered with the model.
         label_encoder: the countries, registered with the model.
         metrics: the evaluation's accuracy.
+        prod_flag: true for a CT run (the workshop's ct-pipeline sets it), false from the workbench;
+            recorded in the lineage.
         model_storage_dir: where the cluster's model volume is mounted.
     """
     import json
@@ -130,6 +133,7 @@ def push_to_model_registry(
         "accuracy": f"{accuracy:.6f}",
         "version": version,
         "pipeline_run_id": run_id,
+        "prod_flag": str(bool(prod_flag)).lower(),
         "features": json.dumps(onnx_model.metadata["features"]),
         **{f"data_{key}": value for key, value in lineage.items()},
     }

@@ -18,12 +18,7 @@ runs it here, in the local lab (``--set dataset_url=...`` to choose the file).
 
 from kfp import dsl
 
-from jukebox.components.connections import (
-    use_data_connection,
-    use_feature_store_connection,
-    use_git_auth,
-    use_namespace,
-)
+from jukebox.components.connections import use_data_connection, use_git_auth, use_namespace
 from jukebox.components.dvc_versioning import version_with_dvc
 from jukebox.components.materialization import materialize_features
 from jukebox.components.song_etl import extract_data, load_data, transform_data
@@ -36,7 +31,7 @@ SONG_PROPERTIES_URL = (
     "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep/song_properties.parquet"
 )
 REPO_URL = "https://gitea-gitea.apps.cluster.example.com/user1/jukebox.git"  # your repo: your user, your cluster
-# The feature store's configuration travels in the pipeline (its values come from the secrets).
+# The feature store's configuration travels in the pipeline (a pod has the pipeline, not the repo).
 FEATURE_STORE_YAML = (script_folder() / "feature_repo" / "feature_store.yaml").read_text()
 
 
@@ -61,9 +56,7 @@ def data_pipeline_with_materialize(dataset_url: str = SONG_PROPERTIES_URL, repo_
         task.set_caching_options(False)
     for task in (current_task, load_task, materialize_task, version_task):  # the steps that use S3
         use_data_connection(task)
-    use_feature_store_connection(materialize_task)
-    for task in (materialize_task, version_task):  # username names the Feast project; git needs both
-        use_git_auth(task)
+    use_git_auth(version_task)
     use_namespace(version_task)
 
 

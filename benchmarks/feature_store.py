@@ -75,7 +75,7 @@ def historical(rankings_url: str, folder: Path) -> tuple[float, int]:
     dataset = dsl.Dataset(uri=str(folder / "training.parquet"))
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        fetch_data_from_feast.python_func(
+        fetch_data_from_feast.func.python_func(
             feature_store_yaml=config_file().read_text(), rankings_url=rankings_url, dataset=dataset
         )
     return time.perf_counter() - started, int(dataset.metadata["rows"])

@@ -57,7 +57,7 @@ def train(folder: Path) -> Path:
     a = {name: dsl.Dataset(uri=str(folder / name)) for name in ("dataset", "train", "val", "test")}
     a.update({name: dsl.Model(uri=str(folder / name)) for name in ("scaler", "label_encoder", "model", "onnx")})
     with serve_folder(folder) as url, contextlib.redirect_stdout(io.StringIO()):
-        fetch_data.python_func(
+        fetch_data.func.python_func(
             rankings_url=f"{url}/song_rankings.parquet",
             properties_url=f"{url}/song_properties.parquet",
             features=FEATURES,

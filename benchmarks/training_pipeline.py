@@ -46,21 +46,18 @@ def steps_own_seconds(log: str) -> float:
     return total
 
 
-def run_once(data_folder: Path, rankings_file: str) -> tuple[float, float]:
+def run_once(data_folder: Path) -> tuple[float, float]:
     from prod_train_save_pipeline import training_pipeline
 
     with tempfile.TemporaryDirectory() as lab, serve_folder(data_folder) as url:
         import os
 
         os.environ["JUKEBOX_LAB_HOME"] = lab
+        os.environ["JUKEBOX_RAW_URL"] = url  # the steps' data URLs point at this folder, as at the lab's
         for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_LOCATION"):
             os.environ.pop(name, None)
-        arguments = {
-            "rankings_url": f"{url}/{rankings_file}",
-            "properties_url": f"{url}/song_properties.parquet",
-        }
         started = time.perf_counter()
-        log_path = local_run.run(training_pipeline, arguments).log_path
+        log_path = local_run.run(training_pipeline, {}).log_path
         wall = time.perf_counter() - started
         return wall, steps_own_seconds(log_path.read_text())
 
@@ -71,19 +68,18 @@ def main() -> None:
     options = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        (folder / "song_properties.parquet").write_bytes((DATA_PREP / "song_properties.parquet").read_bytes())
-        (folder / "song_rankings.parquet").write_bytes((DATA_PREP / "song_rankings.parquet").read_bytes())
         for size in options.sizes:
-            rankings_file = "song_rankings.parquet"
+            folder = Path(scratch) / size  # the data files under the workshop's names
+            folder.mkdir()
+            (folder / "song_properties.parquet").write_bytes((DATA_PREP / "song_properties.parquet").read_bytes())
+            (folder / "song_rankings.parquet").write_bytes((DATA_PREP / "song_rankings.parquet").read_bytes())
             if size == "full":
                 print(f"Generating the full-size charts ({FULL_DAYS} days)…", file=sys.stderr)
                 songs = pd.read_parquet(folder / "song_properties.parquet")
-                rankings_file = "song_rankings_full.parquet"
-                generate_rankings(songs, days=FULL_DAYS).to_parquet(folder / rankings_file, index=False)
-            charts = pd.read_parquet(folder / rankings_file, columns=["spotify_id", "country"])
+                generate_rankings(songs, days=FULL_DAYS).to_parquet(folder / "song_rankings.parquet", index=False)
+            charts = pd.read_parquet(folder / "song_rankings.parquet", columns=["spotify_id", "country"])
             pairs = len(charts.drop_duplicates())
-            wall, own = run_once(folder, rankings_file)
+            wall, own = run_once(folder)
             results.append((size, len(charts), pairs, wall, own))
     print("\nsize  chart rows  (song, country) pairs  wall time  steps' own work  outside the steps")
     for size, rows, pairs, wall, own in results:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from jukebox import pins, registry
 from jukebox.data_server import serve_folder
-from jukebox.local_urls import local_arguments
+from jukebox.local_urls import local_arguments, steps_pointed_here
 from jukebox.paths import lab_home
 from jukebox.run_progress import StepProgress
 
@@ -95,7 +95,8 @@ def failure_reason(output: str, default: str = "see the full log.") -> str:
 def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> LocalRun:
     """Run ``pipeline_func`` here; return its outputs and the path of its full log.
 
-    The workshop's URLs among the parameters are pointed at this machine first (``local_urls``).
+    The workshop's URLs among the parameters and the steps' defaults are pointed at this machine
+    first (``local_urls``).
 
     Args:
         pipeline_func: the ``@dsl.pipeline`` function.
@@ -124,7 +125,8 @@ def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> Loca
             model = os.environ.get("JUKEBOX_REGISTERED_MODEL")
             parameters = local_arguments(pipeline_func, arguments, data_url, git_url, user, model)
             with contextlib.redirect_stdout(progress), steps_without_pip():
-                task = pipeline_func(**parameters)
+                with steps_pointed_here(pipeline_func, data_url, git_url, user):
+                    task = pipeline_func(**parameters)
     except RuntimeError as error:
         failed = _FAILED_TASK.search(_ANSI.sub("", str(error)))
         progress.say(f"Failed after {time.monotonic() - started:.0f} s; full log: {log_path}")

@@ -11,9 +11,13 @@ before it starts, in the defaults of the parameters the run was not given:
 - the default ``model_name`` becomes the participant's model in the lab's one registry
   (``JUKEBOX_REGISTERED_MODEL``: ``jukebox`` for user1, ``jukebox-<user>`` for the others).
 
-A value given for the run (``--set``, a schedule's parameters) is used as it is.
+A value given for the run (``--set``, a schedule's parameters) is used as it is. What the steps
+get from the pipeline itself (``fetch_data()``, as the workshop writes it, passes the workshop's
+URLs as constants) is pointed at this machine the same way, for the length of the run
+(``steps_pointed_here``).
 """
 
+import contextlib
 import re
 
 _DATA_FILE = re.compile(r"^https?://\S+/99-data_prep/([\w.-]+)$")
@@ -56,3 +60,35 @@ def local_arguments(
     if model and "model_name" in defaults:
         defaults["model_name"] = model
     return {**defaults, **arguments}
+
+
+def _text_values(pipeline_spec) -> list:
+    """The protobuf values of the spec that a step may read as text: defaults and constant arguments."""
+    values = []
+    for component in [pipeline_spec.root, *pipeline_spec.components.values()]:
+        values += [parameter.default_value for parameter in component.input_definitions.parameters.values()]
+        if component.HasField("dag"):
+            for task in component.dag.tasks.values():
+                values += [parameter.runtime_value.constant for parameter in task.inputs.parameters.values()]
+    return [value for value in values if value.HasField("string_value")]
+
+
+@contextlib.contextmanager
+def steps_pointed_here(pipeline_func, data_url: str, git_url: str | None, user: str | None):
+    """While the block runs, the text the steps get that is one of the workshop's URLs points at this machine.
+
+    ``kfp.local`` gives a step what the pipeline's spec says: a constant argument (``fetch_data()``
+    passes the workshop's URLs so) or the step's default. They are changed in that spec and put
+    back afterwards.
+    """
+    changed = []
+    for value in _text_values(pipeline_func.pipeline_spec):
+        local = local_url(value.string_value, data_url, git_url, user)
+        if local != value.string_value:
+            changed.append((value, value.string_value))
+            value.string_value = local
+    try:
+        yield
+    finally:
+        for value, original in changed:
+            value.string_value = original

@@ -66,7 +66,7 @@ def prepared(tmp_path_factory, small_data_url):
     a.update(
         {name: make_artifact(dsl.Model, folder, name) for name in ("scaler", "label_encoder", "model", "onnx_model")}
     )
-    fetch_data.python_func(
+    fetch_data.func.python_func(
         rankings_url=f"{small_data_url}/song_rankings.parquet",
         properties_url=f"{small_data_url}/song_properties.parquet",
         features=FEATURES,

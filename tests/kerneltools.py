@@ -1,7 +1,8 @@
 """Run code the way a participant's JupyterLab does: in a real kernel, not with ``python file.py``.
 
 - ``press_play``: what Elyra's run button does with a ``.py`` file (a kernel started in the file's
-  folder; the file's text sent as one execute request).
+  folder; the file's text sent as one execute request); ``compile_in_kernel``: the same kernel and
+  text, compiled instead of run.
 - ``ServerKernel``: a kernel of a running Jupyter server, driven over its websocket, as the
   JupyterLab page drives it.
 """
@@ -45,15 +46,32 @@ def _collect(execution: Execution, message: dict) -> bool:
 def press_play(script: Path, env: dict[str, str], timeout: float = 900) -> Execution:
     """Run ``script`` as Elyra's run button does: a fresh ``python3`` kernel of this Python, in
     the script's folder, with ``env``; the file's text as one cell (no ``__file__``, kernel argv)."""
+    return run_in_kernel(script.parent, script.read_text(), env, timeout)
+
+
+def compile_in_kernel(script: Path, pipeline: str, env: dict[str, str]) -> Execution:
+    """The play button's kernel, but the file's text runs as a module's would (not as ``__main__``), then
+    ``pipeline`` is compiled to ``<script>.yaml`` next to it: the script as a participant's kernel sees it,
+    without running the pipeline."""
+    code = (
+        f"namespace = {{'__name__': 'played'}}\nexec({script.read_text()!r}, namespace)\n"
+        "from kfp import compiler\n"
+        f"compiler.Compiler().compile(namespace[{pipeline!r}], {script.stem + '.yaml'!r})\n"
+    )
+    return run_in_kernel(script.parent, code, env)
+
+
+def run_in_kernel(folder: Path, code: str, env: dict[str, str], timeout: float = 900) -> Execution:
+    """Run ``code`` as one cell of a fresh ``python3`` kernel of this Python, started in ``folder`` with ``env``."""
     kernels = write_kernel_spec()  # a temporary folder with this Python's kernel spec
     specs = KernelSpecManager(kernel_dirs=[str(Path(kernels).parent)])
     manager = KernelManager(kernel_name=Path(kernels).name, kernel_spec_manager=specs)
-    manager.start_kernel(cwd=str(script.parent), env=env)
+    manager.start_kernel(cwd=str(folder), env=env)
     client = manager.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=120)
-        msg_id = client.execute(script.read_text())
+        msg_id = client.execute(code)
         execution = Execution()
         while True:
             message = client.get_iopub_msg(timeout=timeout)

@@ -20,7 +20,9 @@ CHAPTER = "3-prod_datascience"  # for the report by chapter
 
 def fetch(tmp_path, rankings_url, properties_url):
     dataset = make_artifact(dsl.Dataset, tmp_path, "dataset")
-    fetch_data.python_func(rankings_url=rankings_url, properties_url=properties_url, features=FEATURES, dataset=dataset)
+    fetch_data.func.python_func(
+        rankings_url=rankings_url, properties_url=properties_url, features=FEATURES, dataset=dataset
+    )
     return dataset
 
 

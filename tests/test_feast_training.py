@@ -18,7 +18,7 @@ import pytest
 from labtools import Participant
 from mlflow import MlflowClient
 
-from jukebox.chapter_edits import leave_out_feature, switch_training_source
+from jukebox.course import workshop_edits
 from jukebox.data_contract import FEATURES
 from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import gitops
@@ -74,7 +74,7 @@ def push(participant: Participant, folder: Path, message: str, service_edit=lamb
     Both files are written from the kit's own, so that what other tests pushed before does not matter.
     """
     clone = participant.clone("jukebox", folder / "jukebox")
-    (clone / TRAINING).write_text(switch_training_source((REPO_ROOT / TRAINING).read_text(), "feast"))
+    (clone / TRAINING).write_text(workshop_edits.fetch_from_feast((REPO_ROOT / TRAINING).read_text()))
     (clone / SERVICE).write_text(service_edit((REPO_ROOT / SERVICE).read_text()))
     return ct_run(participant, participant.lab.commit_and_push(clone, message, participant.name))
 
@@ -82,16 +82,17 @@ def push(participant: Participant, folder: Path, message: str, service_edit=lamb
 @pytest.fixture(scope="module")
 def trained_through_feast(participant, tmp_path_factory) -> dict:
     """The Feast block switched on and pushed: one CT run."""
-    return push(participant, tmp_path_factory.mktemp("feast-ct"), "🛍️ fetch data from Feast 🛍️")
+    return push(participant, tmp_path_factory.mktemp("feast-ct"), workshop_edits.FEAST.message)
 
 
 def turn_on_feature_changes(participant: Participant, folder: Path) -> None:
     """In mlops-gitops: ``apply_feature_changes: true``, pushed, and reconciled by the lab."""
     repo = participant.clone("mlops-gitops", folder / "mlops-gitops")
     config = repo / "toolings" / "ct-pipeline" / "config.yaml"
-    if "apply_feature_changes: false" in config.read_text():  # another test may have turned it on already
-        config.write_text(config.read_text().replace("apply_feature_changes: false", "apply_feature_changes: true"))
-        participant.lab.commit_and_push(repo, "apply feature changes", participant.name)
+    turned_on = workshop_edits.FEATURE_CHANGES.change(config.read_text())  # as the guide adds the line
+    if turned_on != config.read_text():  # another test may have turned it on already
+        config.write_text(turned_on)
+        participant.lab.commit_and_push(repo, workshop_edits.FEATURE_CHANGES.message, participant.name)
     deadline = time.monotonic() + 30
     while not gitops.ct_options(participant.settings, participant.name).get("apply_feature_changes"):
         assert time.monotonic() < deadline, "the gitops push did not turn apply_feature_changes on"
@@ -116,7 +117,7 @@ def test_training_through_the_feature_service_registers_a_model_with_its_13_feat
 @pytest.mark.slow
 def test_ct_applies_a_feature_left_out_and_the_next_model_has_12(participant, tmp_path):
     turn_on_feature_changes(participant, tmp_path)
-    run = push(participant, tmp_path, "🔇 no loudness 🔇", lambda source: leave_out_feature(source, "loudness"))
+    run = push(participant, tmp_path, workshop_edits.LOUDNESS.message, workshop_edits.LOUDNESS.change)
     assert run["status"] == "succeeded", run["message"]
     assert {step["name"]: step["status"] for step in run["steps"]}["feast-apply"] == "succeeded"
     features, _ = model_features(participant, run)
@@ -128,7 +129,8 @@ def test_ct_applies_a_feature_left_out_and_the_next_model_has_12(participant, tm
 def test_a_broken_feature_repo_stops_ct_at_feast_apply_and_leaves_the_registry(participant, tmp_path):
     turn_on_feature_changes(participant, tmp_path)
     before = served_features(participant)
-    run = push(participant, tmp_path, "a feature that does not exist", lambda s: s.replace('"tempo",', '"tempo_bpm",'))
+    misnamed = lambda source: source.replace('"tempo"\n', '"tempo_bpm"\n')  # noqa: E731
+    run = push(participant, tmp_path, "a feature that does not exist", misnamed)
     assert run["status"] == "failed"
     assert run["message"].startswith("Step feast-apply failed: ") and "tempo_bpm" in run["message"], run["message"]
     assert "Traceback" not in run["message"] and "\n" not in run["message"]

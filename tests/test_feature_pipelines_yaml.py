@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jukebox.chapter_edits import switch_training_source
+from jukebox.course.workshop_edits import fetch_from_feast
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "7-feature_store"
@@ -45,7 +45,7 @@ def compiled(tmp_path_factory) -> dict[str, Path]:
     for chapter in ("3-prod_datascience", "7-feature_store"):
         shutil.copytree(REPO_ROOT / chapter, root / chapter, ignore=shutil.ignore_patterns("*-*.yaml", "__pycache__"))
     training = root / "3-prod_datascience" / "prod_train_save_pipeline.py"
-    training.write_text(switch_training_source(training.read_text(), "feast"))
+    training.write_text(fetch_from_feast(training.read_text()))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "JUKEBOX_LAB_HOME": str(root / "no-lab"), **SENTINELS}
     for folder, command in (
         ("7-feature_store", ["5-data_pipeline_with_materialize.py"]),
@@ -72,17 +72,29 @@ def test_the_play_button_writes_the_etl_with_its_steps_in_order(compiled):
     )
 
 
-def test_the_feast_steps_carry_the_feature_store_configuration_with_variables_only(compiled):
+def test_the_feast_steps_carry_the_feature_repos_configuration_as_written(compiled):
     config = (REPO_ROOT / "7-feature_store" / "feature_repo" / "feature_store.yaml").read_text()
+    etl, _ = yaml.safe_load_all(compiled["etl"].read_text())
+    (value,) = [
+        task["inputs"]["parameters"]["feature_store_yaml"]["runtimeValue"]["constant"]
+        for task in etl["root"]["dag"]["tasks"].values()
+        if "feature_store_yaml" in task.get("inputs", {}).get("parameters", {})
+    ]
+    assert value == config, "the ETL's materialize step: the feature repo's feature_store.yaml, as written"
+    training, _ = yaml.safe_load_all(compiled["training"].read_text())
+    feast_inputs = training["root"]["dag"]["tasks"]["fetch-data-from-feast"]["inputs"]["parameters"]
+    assert feast_inputs["feature_store_yaml"]["runtimeValue"]["constant"] == config, "the kit gives it"
+    assert feast_inputs["version"]["componentInputParameter"] == "version", "the workshop's call gives version"
+
+
+def test_the_feast_steps_get_only_the_data_connection(compiled):
     for path in compiled.values():
-        spec, _ = yaml.safe_load_all(path.read_text())
-        values = [
-            task["inputs"]["parameters"]["feature_store_yaml"]["runtimeValue"]["constant"]
-            for task in spec["root"]["dag"]["tasks"].values()
-            if "feature_store_yaml" in task.get("inputs", {}).get("parameters", {})
-        ]
-        assert values == [config], f"{path.name}: the feature repo's feature_store.yaml, as written"
-        assert "${FEAST_DB_PASSWORD}" in values[0]
+        _, platform = yaml.safe_load_all(path.read_text())
+        executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for name in ("exec-fetch-data-from-feast", "exec-materialize-features"):
+            if name in executors:
+                secrets = [secret["secretName"] for secret in executors[name]["secretAsEnv"]]
+                assert secrets == ["aws-connection-data"], f"{path.name} {name}: {secrets}"
 
 
 def test_no_credential_from_the_environment_is_in_the_yaml(compiled):

@@ -7,12 +7,16 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from jukebox import feature_store
+from jukebox.chapter_edits import comment_out
 from jukebox.data_contract import FEATURE_RULES, FEATURES
 from jukebox.lab import environment
+from jukebox.paths import REPO_ROOT
 
 CHAPTER = "7-feature_store"
 
@@ -63,27 +67,59 @@ def test_commenting_out_loudness_is_a_one_line_edit(tmp_path):
     assert describe(repo)["served"] == [name for name in FEATURES if name != "loudness"]
 
 
-def test_no_endpoint_or_credential_is_written_in_the_configurations():
+@pytest.mark.parametrize("feature", [FEATURES[0], "key", FEATURES[-1]])  # the first, one inside, the last
+def test_any_feature_leaves_by_commenting_its_line_with_the_workshops_pointer(tmp_path, feature):
+    repo = shutil.copytree(feature_store.FEATURE_REPO, tmp_path / "feature_repo")
+    service = repo / "feature_service.py"
+    (line,) = [line.strip() for line in service.read_text().splitlines() if line.strip().rstrip(",") == f'"{feature}"']
+    service.write_text(comment_out(service.read_text(), f"# {line} # 👈 change this to a comment"))
+    assert describe(repo)["served"] == [name for name in FEATURES if name != feature]
+
+
+def test_loudness_is_line_14_as_the_workshop_says_and_the_formatter_keeps_it():
+    service = feature_store.FEATURE_REPO / "feature_service.py"
+    assert service.read_text().splitlines()[13].strip() == '"loudness",'
+    formatted = subprocess.run(
+        [str(Path(sys.executable).with_name("ruff")), "format", "--diff", "--force-exclude", str(service)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0 and formatted.stdout == "", formatted.stdout
+
+
+def test_no_endpoint_or_generated_credential_is_written_in_the_configurations():
     files = [*feature_store.FEATURE_REPO.iterdir(), environment.LAB_FEATURE_STORE]
     for path in (path for path in files if path.suffix in (".py", ".yaml")):
         settings = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
         assert not re.search(r"https?://|127\.0\.0\.1|s3_endpoint_override", settings), path
-        for value in re.findall(r"password:\s*(.+)", settings):
-            assert value.strip() == '"${FEAST_DB_PASSWORD}"', path
+        # the cluster's: the chart's fixed in-namespace user (feast/feast); the lab's: none
+        assert set(re.findall(r"password:\s*(.+)", settings)) <= {"feast"}, path
+        assert set(re.findall(r"://(\w+:\w+)@", settings)) <= {"feast:feast"}, path
 
 
-def test_the_cluster_configuration_names_what_it_misses_in_one_sentence(monkeypatch):
-    monkeypatch.delenv("FEAST_FS_YAML_FILE_PATH", raising=False)
-    for name in ("FEAST_DB_HOST", "FEAST_DB_PASSWORD"):
+def test_the_cluster_configuration_needs_no_variable_and_names_the_workshops_feast_service():
+    config = yaml.safe_load((feature_store.FEATURE_REPO / "feature_store.yaml").read_text())
+    assert "${" not in (feature_store.FEATURE_REPO / "feature_store.yaml").read_text()
+    assert config["project"] == "music" and config["entity_key_serialization_version"] == 3
+    assert config["registry"]["path"] == "postgresql+psycopg://feast:feast@feast:5432/feast"
+    assert {key: config["online_store"][key] for key in ("type", "host", "database", "user")} == {
+        "type": "postgres",
+        "host": "feast",
+        "database": "feast",
+        "user": "feast",
+    }
+
+
+def test_a_configuration_names_what_it_misses_in_one_sentence(monkeypatch):
+    monkeypatch.setenv("FEAST_FS_YAML_FILE_PATH", str(environment.LAB_FEATURE_STORE))
+    for name in ("username", "JUKEBOX_LAB_HOME"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("username", "user1")
-    for name in ("FEAST_DB_PORT", "FEAST_DB_NAME", "FEAST_DB_USER"):
-        monkeypatch.setenv(name, "x")
     with pytest.raises(RuntimeError) as error:
         feature_store.open_store()
     message = str(error.value)
-    assert "needs the environment variables FEAST_DB_HOST, FEAST_DB_PASSWORD:" in message
-    assert message.count(".") <= 3 and "\n" not in message
+    assert "needs the environment variables JUKEBOX_LAB_HOME, username:" in message
+    assert message.count(".") <= 4 and "\n" not in message
 
 
 def test_the_lab_configuration_is_chosen_by_feasts_own_variable(monkeypatch):

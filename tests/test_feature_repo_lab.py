@@ -166,24 +166,25 @@ def postgres():
 
 
 @pytest.mark.slow
-def test_the_cluster_configuration_works_against_a_real_postgresql(lab_env, postgres):
-    socket_folder = str(postgres.pgdata)
-    env = {
-        key: value for key, value in lab_env.items() if key not in ("FEAST_FS_YAML_FILE_PATH", "AWS_ENDPOINT_URL_S3")
-    }
-    env.update(
-        FEAST_DB_HOST=socket_folder,  # libpq takes a folder as host: the server's unix socket
-        FEAST_DB_PORT="5432",
-        FEAST_DB_NAME="postgres",
-        FEAST_DB_USER="postgres",
-        FEAST_DB_PASSWORD="not-checked-by-a-trust-server",
+def test_the_cluster_configuration_works_against_a_real_postgresql(lab_env, postgres, tmp_path):
+    """The cluster's feature_store.yaml as written, with the server's address for the service name ``feast``."""
+    socket_folder = str(postgres.pgdata)  # libpq takes a folder as host: the server's unix socket
+    postgres.psql("CREATE ROLE feast LOGIN PASSWORD 'feast';")  # the chart's fixed in-namespace user
+    postgres.psql("CREATE DATABASE feast OWNER feast;")
+    cluster = (FEATURE_REPO / "feature_store.yaml").read_text()
+    assert "@feast:5432/feast" in cluster and "  host: feast\n" in cluster
+    here = cluster.replace("@feast:5432/feast", f"@/feast?host={socket_folder}").replace(
+        "  host: feast\n", f"  host: {socket_folder}\n"
     )
+    (tmp_path / "feature_store.yaml").write_text(here)
+    env = {key: value for key, value in lab_env.items() if key not in ("AWS_ENDPOINT_URL_S3", "username")}
+    env["FEAST_FS_YAML_FILE_PATH"] = str(tmp_path / "feature_store.yaml")
     feast(env, "apply")
     result = read(env, ABBA)
-    assert result["project"] == "user1_music" and result["loaded"] == {"song_properties": "all history"}
+    assert result["project"] == "music" and result["loaded"] == {"song_properties": "all history"}
     assert_properties(result["rows"], 0, ABBA)
-    tables = postgres.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public';")
-    assert "user1_music_song_properties" in tables  # the online store
+    tables = postgres.psql("\\c feast\nSELECT tablename FROM pg_tables WHERE schemaname = 'public';")
+    assert "music_song_properties" in tables  # the online store
     assert "feature_services" in tables  # the registry
 
 

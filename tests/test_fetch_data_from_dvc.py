@@ -56,7 +56,7 @@ def fetch(monkeypatch, tmp_path, env, git_version):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     dataset = make_artifact(dsl.Dataset, tmp_path, "dataset")
-    fetch_data_from_dvc.python_func(
+    fetch_data_from_dvc.func.python_func(
         cluster_domain="apps.example.com",
         git_version=git_version,
         rankings_url=f"{env['JUKEBOX_RAW_URL']}/song_rankings.parquet",

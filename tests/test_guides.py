@@ -27,7 +27,9 @@ translated). The conventions a guide follows, and that this module checks, witho
    service a guide names is one the kit really has.
 7. **Markers and code.** An inline span starting with ``### `` is a marker participants look for: it
    must be a line of a ``.py`` file of the kit. Each line of a ``python`` block must be a line of a
-   ``.py`` file of the kit, commented or not (a block shows the code as it reads after an edit).
+   ``.py`` file of the kit, commented or not (a block shows the code as it reads after an edit),
+   except in the workshop's own blocks (tagged ``<!-- workshop-edit: NAME -->``), which participants
+   paste: ``test_workshop_words.py`` makes those edits and compiles the result.
 8. **Lab URLs** (``http://127.0.0.1:PORT``, ``localhost:PORT``) use a port of the lab at its default
    base (``jukebox/lab/settings.py``); a repo (``….git``) or raw-data (``/raw/…``) URL uses git's
    port, and a URL right after the name of a service (MLflow, JupyterLab, Feast UI, Jukebox page)
@@ -45,12 +47,14 @@ import os
 import re
 import shlex
 import subprocess
+import textwrap
 from functools import cache
 from pathlib import Path
 
 import pytest
 from kittools import kit_files
 
+from jukebox.chapter_edits import guide_blocks
 from jukebox.lab import cli
 from jukebox.lab.settings import DEFAULT_PORT_BASE, default_ports
 from jukebox.paths import DATA_PREP, REPO_ROOT
@@ -71,6 +75,10 @@ PLACEHOLDERS = {
     "run-id": "the id of a pipeline run",
     "version": "a model version",
     "image": "a container image",
+    # the workshop's own spelling, in the files it shows (its mlops-gitops configurations)
+    "USER_NAME": "the participant's user name, as the workshop's pages write it",
+    "CLUSTER_DOMAIN": "the cluster's apps domain, as the workshop's pages write it",
+    "GIT_SERVER": "the git server's host name, as the workshop's pages write it",
 }
 # Files that appear only after a participant's step, each with the source that writes it.
 WRITTEN_LATER = {
@@ -312,8 +320,9 @@ def name_problems(text: str) -> list[str]:
             problems.append(f"`{span}` is a name that occurs nowhere in the kit's sources.")
         if span.startswith("### ") and span not in python_lines():
             problems.append(f"`{span}` is a marker that no .py file of the kit has.")
+    pasted = {code.strip() for code in guide_blocks(text).values()}
     for language, code in fenced_blocks(text):
-        if language == "python":
+        if language == "python" and textwrap.dedent(code).strip() not in pasted:
             for line in code.splitlines():
                 if line.strip() and uncommented(line) not in python_lines():
                     problems.append(f"The python block's line {line.strip()!r} is not a line of the kit's code.")

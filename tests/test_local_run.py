@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from jukebox import local_run, pins
-from jukebox.local_urls import local_arguments
+from jukebox.local_urls import local_arguments, steps_pointed_here
 from jukebox.run_progress import StepProgress
 
 CHAPTER = "kit (shared package)"
@@ -96,6 +96,38 @@ def test_a_local_run_points_the_workshops_default_urls_at_this_machine():
     given = {"dataset_url": "http://127.0.0.1:3/99-data_prep/mine.parquet", "repo_url": f"{git}/user3/jukebox.git"}
     assert local_arguments(urls, given, data, git, "user2").items() >= given.items(), "a given value is kept"
     assert local_arguments(urls, {}, data, None, None)["repo_url"].startswith("https://gitea"), "no lab: no repo"
+
+
+def test_a_local_run_points_the_urls_the_pipeline_gives_its_steps_here_and_puts_them_back(tmp_path):
+    import functools
+
+    from kfp import dsl, local
+
+    raw = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep"
+
+    @dsl.component
+    def show(
+        value: str,
+        other: str,
+        out: dsl.OutputPath(str),
+        default: str = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep/d.parquet",
+    ):
+        with open(out, "w") as file:
+            file.write(f"{value} {other} {default}")
+
+    given = functools.partial(show, value=f"{raw}/songs.parquet", other="https://example.com/x")
+
+    @dsl.pipeline(name="constants")
+    def constants() -> str:
+        return given().outputs["out"]  # as the workshop writes fetch_data(): no argument
+
+    data = "http://127.0.0.1:1/raw"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
+    with steps_pointed_here(constants, data, None, None):
+        shown = constants().output
+    assert shown == f"{data}/songs.parquet https://example.com/x {data}/d.parquet", "the workshop's URLs only"
+    task = constants.pipeline_spec.root.dag.tasks["show"]
+    assert task.inputs.parameters["value"].runtime_value.constant.string_value == f"{raw}/songs.parquet", "put back"
 
 
 def test_a_local_run_registers_the_participants_own_model_unless_told_otherwise():

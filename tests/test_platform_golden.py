@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jukebox.chapter_edits import switch_training_source, switch_training_to_dvc
+from jukebox.course.workshop_edits import fetch_from_dvc, fetch_from_feast
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "kit (shared package)"
@@ -34,13 +34,13 @@ PIPELINES = {
         "3-prod_datascience",
         "prod_train_save_pipeline.py",
         "training-pipeline.yaml",
-        switch_training_to_dvc,
+        fetch_from_dvc,
     ),
     "training-pipeline-feast.platform.yaml": (
         "3-prod_datascience",
         "prod_train_save_pipeline.py",
         "training-pipeline.yaml",
-        lambda source: switch_training_source(source, "feast"),
+        fetch_from_feast,
     ),
     "data-pipeline-url-to-s3.platform.yaml": (
         "5-data-versioning",

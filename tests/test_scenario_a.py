@@ -12,7 +12,7 @@ import yaml
 from labtools import Participant, steps_done
 from mlflow import MlflowClient
 
-from jukebox.chapter_edits import switch_training_to_dvc
+from jukebox.course import workshop_edits
 from jukebox.lab import settings
 from jukebox.paths import REPO_ROOT
 
@@ -41,8 +41,8 @@ def test_scenario_a(lab, tmp_path):
     # 1. Buckets as code: declare data and data-cache in mlops-gitops.
     gitops = lab.clone("mlops-gitops", tmp_path / "mlops-gitops")
     config = gitops / "toolings" / "minio" / "config.yaml"
-    config.write_text(config.read_text() + "- name: data\n- name: data-cache\n")
-    lab.commit_and_push(gitops, "🪣 data buckets added 🪣")
+    config.write_text(workshop_edits.BUCKETS.change(config.read_text()))
+    lab.commit_and_push(gitops, workshop_edits.BUCKETS.message)
     deadline = time.monotonic() + 30
     while {"data", "data-cache"} - {b["Name"] for b in lab.s3().list_buckets()["Buckets"]}:
         assert time.monotonic() < deadline, "the gitops push did not create the buckets"
@@ -51,8 +51,8 @@ def test_scenario_a(lab, tmp_path):
     # 2-3. Switch the CT pipeline to DVC and push: CT fails, on purpose, saying why.
     jukebox = lab.clone("jukebox", tmp_path / "jukebox")
     script = jukebox / "3-prod_datascience" / "prod_train_save_pipeline.py"
-    script.write_text(switch_training_to_dvc(script.read_text()))
-    switched = lab.commit_and_push(jukebox, "🍇 fetch data via DVC 🍇")
+    script.write_text(workshop_edits.DVC.change(script.read_text()))
+    switched = lab.commit_and_push(jukebox, workshop_edits.DVC.message)
     failed = json.loads(lab.cli("runs", "wait", switched[:7], check=False).stdout)
     assert failed["status"] == "failed"
     assert failed["message"] == (

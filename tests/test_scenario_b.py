@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from notebooktools import execute as run_notebook
 from notebooktools import outputs_text
 
-from jukebox.chapter_edits import leave_out_feature, switch_training_source
+from jukebox.course import workshop_edits
 from jukebox.course.steps import STEPS
 from jukebox.data_contract import FEATURES
 from jukebox.lab import gitops, serving
@@ -156,8 +156,8 @@ def test_scenario_b(lab, tmp_path):
     setup = run_notebook(SETUP, tmp_path / SETUP.name, lab.variables(), cwd=SETUP.parent)
     assert "14,245 of 14,245 songs are in the online store." in outputs_text(setup)
     jukebox = lab.clone("jukebox", tmp_path / "jukebox")
-    (jukebox / TRAINING).write_text(switch_training_source((jukebox / TRAINING).read_text(), "feast"))
-    ct_run(lab, lab.commit_and_push(jukebox, "🛍️ fetch data from Feast 🛍️"))
+    (jukebox / TRAINING).write_text(workshop_edits.FEAST.change((jukebox / TRAINING).read_text()))
+    ct_run(lab, lab.commit_and_push(jukebox, workshop_edits.FEAST.message))
     first_version, first_features = deployed(lab)
     assert first_features == FEATURES
     lab.cli("serve", "--user", lab.name)
@@ -197,16 +197,16 @@ def test_scenario_b(lab, tmp_path):
             # 4. apply_feature_changes: true in mlops-gitops.
             gitops_repo = lab.clone("mlops-gitops", tmp_path / "mlops-gitops")
             config = gitops_repo / "toolings" / "ct-pipeline" / "config.yaml"
-            config.write_text(config.read_text().replace("apply_feature_changes: false", "apply_feature_changes: true"))
-            lab.commit_and_push(gitops_repo, "⚙️ apply feature changes ⚙️")
+            config.write_text(workshop_edits.FEATURE_CHANGES.change(config.read_text()))
+            lab.commit_and_push(gitops_repo, workshop_edits.FEATURE_CHANGES.message)
             deadline = time.monotonic() + 30
             while not gitops.ct_options(lab.settings, lab.name).get("apply_feature_changes"):
                 assert time.monotonic() < deadline, "the gitops push did not turn apply_feature_changes on"
                 time.sleep(0.5)
 
             # 5. loudness left out of serving_fs, pushed.
-            (jukebox / SERVICE).write_text(leave_out_feature((jukebox / SERVICE).read_text(), "loudness"))
-            run = ct_run(lab, lab.commit_and_push(jukebox, "🔇 no loudness 🔇"))
+            (jukebox / SERVICE).write_text(workshop_edits.LOUDNESS.change((jukebox / SERVICE).read_text()))
+            run = ct_run(lab, lab.commit_and_push(jukebox, workshop_edits.LOUDNESS.message))
 
             # 6. CT applied, trained on 12 features, registered and deployed; the page, untouched, still works.
             assert {step["name"]: step["status"] for step in run["steps"]}["feast-apply"] == "succeeded"

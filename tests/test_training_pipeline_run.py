@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from conftest import TRAINING_STEPS
 from mlflow import MlflowClient
 
 from jukebox import local_run
+from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter
@@ -62,28 +64,35 @@ def training_pipeline():
     return lambda **changes: local_run.run(training_pipeline, changes)
 
 
+@pytest.fixture
+def lab_data(tmp_path, small_data, monkeypatch):
+    """The folder a local run reads the workshop's data files from (the lab's ``JUKEBOX_RAW_URL``), to break."""
+    folder = tmp_path / "raw"
+    shutil.copytree(small_data, folder)
+    with serve_folder(folder) as url:
+        monkeypatch.setenv("JUKEBOX_RAW_URL", url)
+        yield folder, url
+
+
 @pytest.mark.slow
-def test_unreachable_rankings_fail_at_fetch_and_register_nothing(training_pipeline, small_data_url, mlflow_registry):
-    bad_url = f"{small_data_url}/no-such-file.parquet"
+def test_unreachable_rankings_fail_at_fetch_and_register_nothing(training_pipeline, lab_data, mlflow_registry):
+    folder, url = lab_data
+    (folder / "song_rankings.parquet").unlink()
     with pytest.raises(local_run.PipelineFailed) as failure:
-        training_pipeline(rankings_url=bad_url, properties_url=f"{small_data_url}/song_properties.parquet")
+        training_pipeline()
     assert failure.value.step == "fetch-data"
-    assert failure.value.reason == f"Cannot download the song rankings from {bad_url}: HTTP 404."
+    assert failure.value.reason == f"Cannot download the song rankings from {url}/song_rankings.parquet: HTTP 404."
     assert MlflowClient(mlflow_registry).search_model_versions() == []
 
 
 @pytest.mark.slow
-def test_out_of_range_properties_fail_at_validation_and_register_nothing(
-    training_pipeline, small_data, small_data_url, mlflow_registry
-):
-    songs = pd.read_parquet(small_data / "song_properties.parquet")
+def test_out_of_range_properties_fail_at_validation_and_register_nothing(training_pipeline, lab_data, mlflow_registry):
+    folder, _ = lab_data
+    songs = pd.read_parquet(folder / "song_properties.parquet")
     songs.loc[songs.index[:40], "energy"] = 7.5
-    songs.to_parquet(small_data / "bad_energy.parquet", index=False)
+    songs.to_parquet(folder / "song_properties.parquet", index=False)
     with pytest.raises(local_run.PipelineFailed) as failure:
-        training_pipeline(
-            rankings_url=f"{small_data_url}/song_rankings.parquet",
-            properties_url=f"{small_data_url}/bad_energy.parquet",
-        )
+        training_pipeline()
     assert failure.value.step == "validate-data"
     assert failure.value.reason.startswith("The training data break a rule of the data contract: energy must be ≤ 1: ")
     assert MlflowClient(mlflow_registry).search_model_versions() == []

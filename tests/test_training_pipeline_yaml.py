@@ -4,13 +4,15 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import TRAINING_STEPS
 from kfp import components
 
-from jukebox.chapter_edits import switch_training_to_dvc
+from jukebox.course.workshop_edits import fetch_from_dvc
+from jukebox.data_contract import FEATURES
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "3-prod_datascience"  # for the report by chapter
@@ -19,8 +21,16 @@ CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 SECRETS = {"AWS_SECRET_ACCESS_KEY": "yaml-secret-sentinel-1", "password": "yaml-secret-sentinel-2"}
 
 
-def compile_chapter(folder, edit=None):
-    """Copy chapter 3 to ``folder`` (optionally edited), compile it with --compile, load the YAML."""
+def compile_chapter(root, edit=None):
+    """Copy chapter 3 under ``root`` (optionally edited), compile it with --compile, load the YAML.
+
+    The feature repo's configuration comes along: the Feast fetch's default is read from it.
+    """
+    folder = root / "3-prod_datascience"
+    folder.mkdir()
+    (root / "7-feature_store" / "feature_repo").mkdir(parents=True)
+    store = Path("7-feature_store") / "feature_repo" / "feature_store.yaml"
+    (root / store).write_text((REPO_ROOT / store).read_text())
     script = folder / "prod_train_save_pipeline.py"
     for path in CHAPTER_3.glob("*.py"):
         (folder / path.name).write_text(path.read_text())
@@ -29,7 +39,7 @@ def compile_chapter(folder, edit=None):
         script.write_text(edit(script.read_text()))
     env = {**os.environ, **SECRETS}
     subprocess.run([sys.executable, script.name, "--compile"], cwd=folder, env=env, check=True)
-    path = folder / "training-pipeline.yaml"
+    path = folder / "training-pipeline.yaml"  # next to the script
     documents = list(yaml.safe_load_all(path.read_text()))
     return path, documents[0], documents[1]
 
@@ -63,12 +73,21 @@ def test_yaml_parameters_default_to_default_parameters_json(compiled):
         "version",
         "cluster_domain",
         "model_storage_pvc",
+        "prod_flag",
         "accuracy_tolerance",
-        "rankings_url",
-        "properties_url",
     }
+    assert parameters["prod_flag"]["defaultValue"] is False and parameters["prod_flag"]["parameterType"] == "BOOLEAN"
     assert parameters["model_name"]["defaultValue"] == "jukebox"
     assert parameters["hyperparameters"]["defaultValue"]["hidden_layer_sizes"] == [64, 32]
+
+
+def test_fetch_data_reads_the_workshops_urls(compiled):
+    _, spec, _ = compiled
+    inputs = spec["root"]["dag"]["tasks"]["fetch-data"]["inputs"]["parameters"]
+    raw = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/main/99-data_prep"
+    assert inputs["rankings_url"]["runtimeValue"]["constant"] == f"{raw}/song_rankings.parquet"
+    assert inputs["properties_url"]["runtimeValue"]["constant"] == f"{raw}/song_properties.parquet"
+    assert inputs["features"]["runtimeValue"]["constant"] == FEATURES
 
 
 def test_yaml_has_the_cluster_config_of_the_register_step(compiled):
@@ -108,7 +127,7 @@ def test_yaml_contains_no_credential_value(compiled):
 
 
 def test_the_dvc_block_compiles_with_the_workshops_cluster_config(tmp_path):
-    path, spec, platform = compile_chapter(tmp_path, edit=switch_training_to_dvc)
+    path, spec, platform = compile_chapter(tmp_path, edit=fetch_from_dvc)
     tasks = spec["root"]["dag"]["tasks"]
     assert "fetch-data-from-dvc" in tasks and "fetch-data" not in tasks
     assert tasks["fetch-data-from-dvc"]["inputs"]["parameters"]["git_version"]["componentInputParameter"] == "version"

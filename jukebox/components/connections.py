@@ -40,13 +40,3 @@ def use_namespace(task) -> None:
     from kfp import kubernetes
 
     kubernetes.use_field_path_as_env(task, env_name="namespace", field_path="metadata.namespace")
-
-
-# The workshop's PostgreSQL of the feature store (registry and online store), as
-# ``7-feature_store/feature_repo/feature_store.yaml`` reads it.
-FEATURE_STORE_KEYS = ("FEAST_DB_HOST", "FEAST_DB_PORT", "FEAST_DB_NAME", "FEAST_DB_USER", "FEAST_DB_PASSWORD")
-
-
-def use_feature_store_connection(task) -> None:
-    """The feature store's database connection (secret ``feature-store-connection``)."""
-    _use_secret(task, "feature-store-connection", FEATURE_STORE_KEYS)

@@ -1,11 +1,11 @@
 """Chapter 7: load the songs that changed into the online store, where serving reads them.
 
 The step opens the participant's feature store from the feature repo's ``feature_store.yaml``,
-passed as a parameter (a pod has the compiled pipeline, not the repo); its ``${VARIABLES}`` come
-from the environment: on the cluster the secrets ``feature-store-connection`` (the PostgreSQL),
-``aws-connection-data`` (the offline parquet in S3) and ``git-auth`` (``username`` names the
-project, ``<username>_music``); in the lab ``FEAST_FS_YAML_FILE_PATH``
-names the lab's own configuration (SQLite files), which Feast reads instead.
+passed as a parameter (a pod has the compiled pipeline, not the repo): on the cluster the
+PostgreSQL ``feast`` of the participant's namespace, with the offline parquet read with the keys
+of ``aws-connection-data``; in the lab ``FEAST_FS_YAML_FILE_PATH`` names the lab's own
+configuration (SQLite files), which Feast reads instead, its ``${VARIABLES}`` from the lab's
+environment.
 
 Why not only ``materialize_incremental``: a feature view without ``ttl`` that was never
 materialized is loaded from one year back only, so the 2023–2024 songs would silently be missing

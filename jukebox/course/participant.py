@@ -1,6 +1,6 @@
 """What a participant does in the lab: edit a file in their repo, commit and push, press play, start a run.
 
-The edits are the guides' (``jukebox.chapter_edits``), made in a fresh clone of the participant's
+The edits are the guides' (``jukebox.course.workshop_edits``), made in a fresh clone of the participant's
 repo and pushed on top of their ``main``: their own commits stay. Commands run with the
 participant's variables (``python -m jukebox.lab env``); their output goes to one log file.
 """

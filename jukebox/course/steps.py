@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jukebox import chapter_edits
+from jukebox.course import workshop_edits
 from jukebox.course.lab_state import LabState
 from jukebox.course.participant import Participant, StepFailed, page_refusal, top_countries
+from jukebox.course.workshop_edits import SERVICE, TRAINING
 from jukebox.lab import gitops, runs, schedules, serving
 from jukebox.paths import REPO_ROOT
 
-TRAINING = "3-prod_datascience/prod_train_save_pipeline.py"
 URL_TO_S3 = "5-data-versioning/1-data_pipeline_url_to_s3.py"
 DVC_PIPELINE = "5-data-versioning/4-data_pipeline_with_dvc_versioning.py"
 FEAST_SETUP = "7-feature_store/1-setup_feast.ipynb"
 FEAST_PIPELINE = "7-feature_store/5-data_pipeline_with_materialize.py"
-SERVICE = "7-feature_store/feature_repo/feature_service.py"
 DVC_FILE = "song_properties.parquet.dvc"
 DVC_RUN, FEAST_RUN, DAILY = (
     "data-pipeline-with-dvc-adhoc-run",
@@ -70,6 +70,11 @@ def ct_status(state: LabState, commit: str, success: Callable[[runs.Run], Status
     return failed(f"CT run {run.id} {run.status}: {run.message}")
 
 
+def push_edit(participant: Participant, edit: workshop_edits.Edit) -> str | None:
+    """Make one of the guides' edits in the participant's repo, commit it with the guide's message, push."""
+    return participant.edit_and_push(edit.repo, edit.path, edit.change, edit.message)
+
+
 def first_commit(state: LabState, repo: str, path: str, wanted: Callable[[str], bool]) -> str | None:
     """The first pushed commit where ``path`` satisfies ``wanted``."""
     return next((commit for commit, text in state.versions_of(repo, path) if wanted(text)), None)
@@ -100,15 +105,8 @@ def check_train(state: LabState) -> Status:
 # -- scenario A ---------------------------------------------------------------------------------
 
 
-def declare_buckets(config: str) -> str:
-    for bucket in ("data", "data-cache"):
-        if f"- name: {bucket}\n" not in config:
-            config += f"- name: {bucket}\n"
-    return config
-
-
 def buckets(participant: Participant) -> str:
-    pushed = participant.edit_and_push("mlops-gitops", gitops.MINIO_CONFIG, declare_buckets, "🪣 data buckets 🪣")
+    pushed = push_edit(participant, workshop_edits.BUCKETS)
     participant.wait_for_gitops(pushed)
     return "declared data and data-cache in mlops-gitops; the lab created them"
 
@@ -134,7 +132,7 @@ def check_data_to_s3(state: LabState) -> Status:
 
 
 def switch_to_dvc(participant: Participant) -> str:
-    pushed = participant.edit_and_push("jukebox", TRAINING, chapter_edits.switch_training_to_dvc, "🍇 DVC 🍇")
+    pushed = push_edit(participant, workshop_edits.DVC)
     run = runs.wait_for_commit(participant.lab.home, pushed) if pushed else None
     status = check_switch_to_dvc(LabState(participant.lab, participant.user))
     if status.state != "done":
@@ -145,7 +143,7 @@ def switch_to_dvc(participant: Participant) -> str:
 def check_switch_to_dvc(state: LabState) -> Status:
     commit = first_commit(state, "jukebox", TRAINING, lambda text: chapter_edits.active_source(text) == "dvc")
     if commit is None:
-        return not_yet(f"in {TRAINING}, switch to the block ### 🍇 Fetch Data from DVC, commit and push")
+        return not_yet(f"in {TRAINING}, paste the DVC block under ### 🍇 Fetches data from DVC, commit and push")
     status = ct_status(state, commit, lambda run: done(f"CT run {run.id} trained from DVC"))
     if status.state == "failed" and "no DVC-tracked song_properties.parquet" in status.detail:
         return done("CT failed as it should: no DVC-tracked song_properties.parquet yet")
@@ -214,12 +212,8 @@ def check_feast_setup(state: LabState) -> Status:
     return done(f"project {state.user}_music: serving_fs with {len(values)} features, songs online")
 
 
-def use_feast(source: str) -> str:
-    return chapter_edits.switch_training_source(source, "feast")
-
-
 def train_with_feast(participant: Participant) -> str:
-    pushed = participant.edit_and_push("jukebox", TRAINING, use_feast, "🛍️ fetch data from Feast 🛍️")
+    pushed = push_edit(participant, workshop_edits.FEAST)
     run = participant.ct_run(pushed) if pushed else None
     status = check_feast_training(LabState(participant.lab, participant.user))
     return f"CT run {run.id}: {status.detail}" if run else status.detail
@@ -231,7 +225,7 @@ def check_feast_training(state: LabState) -> Status:
         return done(f"trained through serving_fs; version {deployed.version} deployed")
     commit = first_commit(state, "jukebox", TRAINING, lambda text: chapter_edits.active_source(text) == "feast")
     if commit is None:
-        return not_yet(f"in {TRAINING}, switch to the block ### 🛍️ Fetch Data from Feast, commit and push")
+        return not_yet(f"in {TRAINING}, paste the Feast block under ### 🛍️ Fetch Data from Feast, commit and push")
     return ct_status(state, commit)
 
 
@@ -291,12 +285,8 @@ def check_page_answers(state: LabState) -> Status:
     return done(f"Live Forever: {top_countries(outputs)}") if outputs else not_yet(why)
 
 
-def turn_on(config: str) -> str:
-    return config.replace("apply_feature_changes: false", "apply_feature_changes: true")
-
-
 def apply_changes(participant: Participant) -> str:
-    pushed = participant.edit_and_push("mlops-gitops", gitops.CT_CONFIG, turn_on, "⚙️ apply feature changes ⚙️")
+    pushed = push_edit(participant, workshop_edits.FEATURE_CHANGES)
     participant.wait_for_gitops(pushed)
     return "apply_feature_changes: true in mlops-gitops; CT runs feast apply from now on"
 
@@ -304,15 +294,11 @@ def apply_changes(participant: Participant) -> str:
 def check_apply_changes(state: LabState) -> Status:
     if state.yaml_on_main("mlops-gitops", gitops.CT_CONFIG).get("apply_feature_changes") is True:
         return done("apply_feature_changes: true")
-    return not_yet(f"set apply_feature_changes: true in mlops-gitops {gitops.CT_CONFIG} and push")
-
-
-def without_loudness(source: str) -> str:
-    return chapter_edits.leave_out_feature(source, "loudness")
+    return not_yet(f"add apply_feature_changes: true to mlops-gitops {gitops.CT_CONFIG} and push")
 
 
 def drop_loudness(participant: Participant) -> str:
-    pushed = participant.edit_and_push("jukebox", SERVICE, without_loudness, "🔇 no loudness 🔇")
+    pushed = push_edit(participant, workshop_edits.LOUDNESS)
     run = participant.ct_run(pushed) if pushed else None
     status = check_drop_loudness(LabState(participant.lab, participant.user))
     return f"CT run {run.id}: {status.detail}" if run else status.detail

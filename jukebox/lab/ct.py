@@ -193,7 +193,7 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
         script = workdir / TRAINING_SCRIPT
         if not script.exists():
             raise StepFailed(f"The repo has no {TRAINING_SCRIPT} at {version}.")
-        parameters = {"version": version, "model_name": model_name}
+        parameters = {"version": version, "model_name": model_name, "prod_flag": True}  # as the cluster's CT
         run_command(pipeline_command(script, parameters, outputs), log, env, script.parent)
         return f"trained and registered {model_name} {version}"
 
