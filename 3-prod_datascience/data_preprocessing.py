@@ -2,6 +2,7 @@
 
 Split the rows into train, validation and test sets (stratified by country, fixed seed), fit a
 scaler on the training features and a label encoder on the countries. The feature list comes
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from the dataset's metadata when the source gives one (a Feast feature service does, in chapter
 7), so that training always uses the features the data was fetched for.
 """

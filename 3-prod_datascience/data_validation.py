@@ -8,6 +8,8 @@ pipelines: a dataset that breaks a rule stops the run with one sentence naming e
 so nothing is trained or registered on bad data.
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
+
 from jukebox.components.validation import validate_data
 from jukebox.data_contract import TRAINING_DATA
 

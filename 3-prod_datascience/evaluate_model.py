@@ -7,6 +7,7 @@ on the test set.
 countries, as pipeline metrics that the pipeline UI shows.
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output, component
 
 from jukebox.pins import BASE_IMAGE, pinned

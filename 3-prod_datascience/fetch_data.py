@@ -16,6 +16,7 @@ machine (``jukebox/local_urls.py``).
 import functools
 from pathlib import Path
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Output, component
 
 from jukebox.data_contract import FEATURES

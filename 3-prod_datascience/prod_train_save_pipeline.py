@@ -18,6 +18,7 @@ instructions, commenting out the source before. ``always_fetch_afresh`` comes af
 import json
 from typing import NamedTuple
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from data_preprocessing import preprocess_data
 from data_validation import TRAINING_DATA, validate_data
 from evaluate_model import evaluate_model, validate_onnx_model

@@ -15,6 +15,7 @@ Each step speaks to one of two registries, one function per registry:
   ``models`` bucket (secret ``aws-connection-models``) and to the model-storage volume.
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Input, Metrics, Model, component
 
 from jukebox.pins import BASE_IMAGE, pinned

@@ -8,6 +8,7 @@ input per feature, and the file carries the ordered feature names and the countr
 trained with.
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Input, Model, Output, component
 
 from jukebox.pins import BASE_IMAGE, pinned

