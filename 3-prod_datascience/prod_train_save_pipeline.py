@@ -92,6 +92,7 @@ def training_pipeline(
         cluster_domain=cluster_domain,
         accuracy_tolerance=accuracy_tolerance,
         metrics=evaluation_task.outputs["metrics"],
+        prod_flag=prod_flag,
     )
     gate_task.set_caching_options(False)
     use_namespace(gate_task)

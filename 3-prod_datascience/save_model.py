@@ -11,8 +11,16 @@ Each step speaks to one of two registries, one function per registry:
 - in the local lab (``MLFLOW_TRACKING_URI`` is set): the MLflow Model Registry, with the ONNX
   model, the scaler and the label encoder as artifacts; "production" is the version with the
   alias ``production``;
-- on the cluster: the Kubeflow Model Registry, as in the workshop; the artifacts go to the
-  ``models`` bucket (secret ``aws-connection-models``) and to the model-storage volume.
+- on the cluster: the Kubeflow Model Registry, as in the workshop.
+
+``prod_flag`` is the workshop's: true in a CT run (its ct-pipeline passes it), false from the
+workbench. A CT run puts the model on the model volume's root, where the workshop's
+build-modelcar task takes it (``jukebox.onnx``, ``artifacts/scaler.pkl``,
+``artifacts/label_encoder.pkl``, ``artifacts/frozen_training_requirements.txt``), and on the
+cluster registers in the registry ``<user>-prod``; a workbench run uploads the files to the
+``models`` bucket (secret ``aws-connection-models``) and registers in ``<user>``'s registry
+(``<user>`` is the namespace before its first ``-``). In the lab the model volume is a folder of
+the lab (``JUKEBOX_MODEL_VOLUME``), and both end in MLflow.
 """
 
 import kit_package  # noqa: F401 (the kit's package, found beside this folder)
@@ -22,7 +30,9 @@ from jukebox.pins import BASE_IMAGE, pinned
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("mlflow", "model-registry"))
-def check_accuracy_gate(model_name: str, cluster_domain: str, accuracy_tolerance: float, metrics: Input[Metrics]):
+def check_accuracy_gate(
+    model_name: str, cluster_domain: str, accuracy_tolerance: float, metrics: Input[Metrics], prod_flag: bool = False
+):
     """Stop the run unless the new model is at least as good as production, minus a tolerance.
 
     Args:
@@ -30,6 +40,7 @@ def check_accuracy_gate(model_name: str, cluster_domain: str, accuracy_tolerance
         cluster_domain: the cluster's apps domain, where the Kubeflow Model Registry is.
         accuracy_tolerance: how much below the production model's accuracy is still accepted.
         metrics: the evaluation's accuracy.
+        prod_flag: a CT run: compare with the ``<user>-prod`` registry's production model.
     """
     import os
     from pathlib import Path
@@ -50,9 +61,10 @@ def check_accuracy_gate(model_name: str, cluster_domain: str, accuracy_tolerance
         from model_registry import ModelRegistry
 
         namespace = os.environ["namespace"]
+        registry_name = namespace.split("-")[0] + ("-prod" if prod_flag else "")
         token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
         registry = ModelRegistry(
-            server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
+            server_address=f"https://{registry_name}-registry-rest.{cluster_domain}",
             port=443,
             author=namespace,
             is_secure=False,
@@ -107,14 +119,16 @@ def push_to_model_registry(
         scaler: the feature scaler, registered with the model.
         label_encoder: the countries, registered with the model.
         metrics: the evaluation's accuracy.
-        prod_flag: true for a CT run (the workshop's ct-pipeline sets it), false from the workbench;
-            recorded in the lineage.
+        prod_flag: true for a CT run (the workshop's ct-pipeline sets it): the model volume and the
+            ``<user>-prod`` registry; false from the workbench: the ``models`` bucket and ``<user>``'s.
         model_storage_dir: where the cluster's model volume is mounted.
     """
     import json
     import os
     import re
     import shutil
+    import subprocess
+    import sys
     import tempfile
     from importlib.metadata import version as installed
     from pathlib import Path
@@ -143,6 +157,17 @@ def push_to_model_registry(
     shutil.copy(onnx_model.path, os.path.join(files, "model.onnx"))
     shutil.copy(scaler.path, os.path.join(files, "scaler.pkl"))
     shutil.copy(label_encoder.path, os.path.join(files, "label_encoder.pkl"))
+
+    def write_model_volume() -> None:
+        """A CT run's model on the model volume's root, as the workshop's build-modelcar task copies it."""
+        root = Path(os.environ.get("JUKEBOX_MODEL_VOLUME") or model_storage_dir)
+        (root / "artifacts").mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(files, "model.onnx"), root / "jukebox.onnx")  # the name build-modelcar copies
+        for name in ("scaler.pkl", "label_encoder.pkl"):
+            shutil.copy(os.path.join(files, name), root / "artifacts" / name)
+        frozen = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True, check=True)
+        (root / "artifacts" / "frozen_training_requirements.txt").write_text(frozen.stdout)
+        print(f"Wrote jukebox.onnx and artifacts/ to the model volume ({root}).")
 
     def register_in_mlflow() -> str:
         import mlflow
@@ -181,38 +206,41 @@ def push_to_model_registry(
         from model_registry import ModelRegistry
 
         namespace = os.environ["namespace"]
+        registry_name = namespace.split("-")[0] + ("-prod" if prod_flag else "")
         token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
         registry = ModelRegistry(
-            server_address=f"https://{namespace}-registry-rest.{cluster_domain}",
+            server_address=f"https://{registry_name}-registry-rest.{cluster_domain}",
             port=443,
             author=namespace,
             is_secure=False,
             user_token=token_file.read_text() if token_file.exists() else None,
         )
-        bucket, prefix = os.environ["AWS_S3_BUCKET"], f"{model_name}/{version}"
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=os.environ["AWS_S3_ENDPOINT"],
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        )
-        for name in sorted(os.listdir(files)):
-            s3.upload_file(os.path.join(files, name), bucket, f"{prefix}/{name}")
-            if os.path.isdir(model_storage_dir):
-                target = Path(model_storage_dir) / prefix
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy(os.path.join(files, name), target / name)
+        if prod_flag:  # the model volume (written first); the deploy task sets the model car's oci:// URI
+            uri = f"file://{model_storage_dir}/jukebox.onnx"
+        else:
+            bucket, prefix = os.environ["AWS_S3_BUCKET"], f"{model_name}/{version}"
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=os.environ["AWS_S3_ENDPOINT"],
+                aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            )
+            for name in sorted(os.listdir(files)):
+                s3.upload_file(os.path.join(files, name), bucket, f"{prefix}/{name}")
+            uri = f"s3://{bucket}/{prefix}/model.onnx"
         registry.register_model(
             model_name,
-            f"s3://{bucket}/{prefix}/model.onnx",
+            uri,
             model_format_name="onnx",
             model_format_version="1",
             version=version,
             description=description,
             metadata=properties,
         )
-        print(f"Registered {model_name} {version} in the Kubeflow Model Registry (s3://{bucket}/{prefix}/).")
+        print(f"Registered {model_name} {version} in the Kubeflow Model Registry {registry_name} ({uri}).")
         return version
 
+    if prod_flag:
+        write_model_volume()
     return register_in_mlflow() if os.environ.get("MLFLOW_TRACKING_URI") else register_in_kubeflow()

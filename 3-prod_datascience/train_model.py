@@ -70,6 +70,11 @@ def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model
     feature service the model was trained through decides the model's input signature.
     skl2onnx converts the network with one matrix input; a small front graph concatenates the
     named inputs (FP32, shape [N, 1] each, in the training's feature order) into that matrix.
+    The first output is ``probabilities`` (FP32 [N, countries]), then ``label`` (their argmax):
+    the workshop's transformer and UI read the first output as the probabilities. skl2onnx maps the
+    label through ``ai.onnx.ml.ArrayFeatureExtractor``, which OpenVINO (the workshop's model
+    server) cannot load, so the label is the plain ``ArgMax`` here: the network's classes are the
+    label encoder's 0..N-1.
 
     Args:
         model: the trained scikit-learn model.
@@ -80,6 +85,7 @@ def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model
     import pickle
 
     import onnx
+    import onnx.utils
     from onnx import TensorProto, compose, helper
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
@@ -89,12 +95,20 @@ def convert_to_onnx(model: Input[Model], label_encoder: Input[Model], onnx_model
         classifier = pickle.load(file)
     with open(label_encoder.path, "rb") as file:
         countries = [str(country) for country in pickle.load(file).classes_]
-    network = to_onnx(
+    if [int(label) for label in classifier.classes_] != list(range(len(countries))):
+        raise RuntimeError(
+            f"The model learned {len(classifier.classes_)} of the {len(countries)} countries: "
+            "every country needs rows in the training split."
+        )
+    converted_network = to_onnx(
         classifier,
         initial_types=[("input", FloatTensorType([None, len(features)]))],
         options={id(classifier): {"zipmap": False}},
         target_opset=17,
     )
+    network = onnx.utils.Extractor(converted_network).extract_model(["input"], ["probabilities"])
+    network.graph.node.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0))
+    network.graph.output.append(helper.make_tensor_value_info("label", TensorProto.INT64, [None]))
     front = helper.make_model(
         helper.make_graph(
             [helper.make_node("Concat", features, ["input"], axis=1)],

@@ -77,12 +77,13 @@ def steps_without_pip():
 
 
 def local_environment() -> dict[str, str]:
-    """Where a local run registers models when no lab registry is configured."""
+    """Where a local run registers models (and a CT run puts its model files) when no lab is configured."""
     mlflow_home = lab_home() / "mlflow"
     mlflow_home.mkdir(parents=True, exist_ok=True)
     return {
         "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_home / 'mlflow.db'}",
         "MLFLOW_ARTIFACT_LOCATION": str(mlflow_home / "artifacts"),
+        "JUKEBOX_MODEL_VOLUME": str(lab_home() / "model-volume"),  # stands in for the cluster's model PVC
     }
 
 

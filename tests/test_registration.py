@@ -20,7 +20,11 @@ def gate_then_register(prepared, tmp_path, accuracy, version="abc1234", dataset_
     dataset = make_artifact(dsl.Dataset, tmp_path, "dataset", dataset_metadata or dict(prepared["dataset"].metadata))
     metrics = make_artifact(dsl.Metrics, tmp_path, "metrics", {"accuracy": accuracy})
     check_accuracy_gate.python_func(
-        model_name="jukebox", cluster_domain="apps.example.com", accuracy_tolerance=0.02, metrics=metrics
+        model_name="jukebox",
+        cluster_domain="apps.example.com",
+        accuracy_tolerance=0.02,
+        metrics=metrics,
+        prod_flag=overrides.get("prod_flag", False),
     )
     arguments = {
         "model_name": "jukebox",
@@ -119,6 +123,7 @@ def cluster(monkeypatch, tmp_path):
     s3 = FakeS3()
     calls = []
     monkeypatch.setattr(boto3, "client", lambda *args, **kwargs: calls.append(kwargs) or s3)
+    monkeypatch.delenv("JUKEBOX_MODEL_VOLUME", raising=False)  # the cluster's volume is model_storage_dir
     monkeypatch.setenv("namespace", "user1-jukebox")
     monkeypatch.setenv("AWS_S3_ENDPOINT", "https://minio.example.com")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "minio")
@@ -134,7 +139,7 @@ def test_cluster_registers_in_the_kubeflow_model_registry(prepared, tmp_path, cl
     registered = gate_then_register(prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage))
     assert registered == "abc1234", "on the cluster a version is named after the git version"
     gate, registry = FakeModelRegistry.instances
-    assert registry.address == gate.address == "https://user1-jukebox-registry-rest.apps.example.com:443"
+    assert registry.address == gate.address == "https://user1-registry-rest.apps.example.com:443", "<user>'s"
     ((name, uri, options),) = registry.registered
     assert (name, uri) == ("jukebox", "s3://models/jukebox/abc1234/model.onnx")
     assert options["version"] == "abc1234" and options["model_format_name"] == "onnx"
@@ -145,9 +150,27 @@ def test_cluster_registers_in_the_kubeflow_model_registry(prepared, tmp_path, cl
         "jukebox/abc1234/model.onnx",
         "jukebox/abc1234/scaler.pkl",
     ]
-    assert (cluster.storage / "jukebox" / "abc1234" / "model.onnx").is_file()
+    assert list(cluster.storage.iterdir()) == [], "from the workbench (prod_flag false), nothing on the model volume"
     assert cluster.s3_options[0]["aws_secret_access_key"] == SECRET
     assert SECRET not in str(options) and SECRET not in capsys.readouterr().out
+
+
+def test_a_ct_run_puts_the_model_where_the_model_car_takes_it_and_registers_in_prod(prepared, tmp_path, cluster):
+    registered = gate_then_register(
+        prepared, tmp_path, accuracy=0.25, model_storage_dir=str(cluster.storage), prod_flag=True
+    )
+    assert registered == "abc1234"
+    gate, registry = FakeModelRegistry.instances
+    assert registry.address == gate.address == "https://user1-prod-registry-rest.apps.example.com:443", "<user>-prod"
+    ((name, _, options),) = registry.registered
+    assert name == "jukebox" and options["version"] == "abc1234" and options["metadata"]["prod_flag"] == "true"
+    assert cluster.s3.uploads == [], "a CT run's model goes to the volume, not the bucket"
+    # build-modelcar copies jukebox.onnx to /models/1/ and artifacts/ to /models/1/artifacts/
+    assert (cluster.storage / "jukebox.onnx").read_bytes() == open(prepared["onnx_model"].path, "rb").read()
+    artifacts = {path.name for path in (cluster.storage / "artifacts").iterdir()}
+    assert artifacts == {"scaler.pkl", "label_encoder.pkl", "frozen_training_requirements.txt"}
+    frozen = (cluster.storage / "artifacts" / "frozen_training_requirements.txt").read_text()
+    assert "onnx==" in frozen and "scikit-learn==" in frozen
 
 
 def test_cluster_gate_refuses_before_uploading(prepared, tmp_path, cluster):

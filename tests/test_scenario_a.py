@@ -102,6 +102,10 @@ def test_scenario_a(lab, tmp_path):
     assert version.tags["data_source"] == "dvc" and version.tags["data_dvc_md5"] == md5
     assert "s3://data-cache" in version.tags["data_dvc_config"]
     assert all(secret not in json.dumps(version.tags) for secret in settings.secret_values(lab.settings))
+    # A CT run (prod_flag true, as the cluster's) leaves the model where the workshop's model car takes it.
+    assert version.tags["prod_flag"] == "true"
+    volume = lab.home / "model-volume" / lab.name
+    assert (volume / "jukebox.onnx").is_file() and (volume / "artifacts" / "scaler.pkl").is_file()
 
     # Unchanged data: no commit, so no new CT run.
     runs_before = len(ct_runs(lab))

@@ -170,7 +170,7 @@ def assert_answers(answer: dict, expected: tuple[np.ndarray, list[str]], version
         np.array(output(answer, "probabilities")).reshape(probabilities.shape), probabilities, atol=1e-5
     )
     assert output(answer, "country_codes") == countries
-    assert [item["name"] for item in answer["outputs"]] == ["label", "probabilities", "country_codes"]
+    assert [item["name"] for item in answer["outputs"]] == ["probabilities", "country_codes", "label"]
 
 
 # ---- the predictor ---------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_the_predictor_describes_the_served_version(servers):
     metadata = model_server.client.get("/v2/models/jukebox").json()
     assert metadata["versions"] == ["1"]
     assert metadata["inputs"] == [{"name": name, "datatype": "FP32", "shape": [-1, 1]} for name in FEATURES]
-    assert [item["name"] for item in metadata["outputs"]] == ["label", "probabilities"]
+    assert [item["name"] for item in metadata["outputs"]] == ["probabilities", "label"]
 
 
 def test_both_servers_listen_on_127_0_0_1_only(servers):
@@ -249,6 +249,41 @@ def test_the_transformer_answers_by_song_id_as_computed_by_hand(servers, feature
     assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
     (codes,) = [item for item in answer["outputs"] if item["name"] == "country_codes"]
     assert codes["datatype"] == "BYTES" and codes["shape"] == [len(codes["data"])]
+
+
+def the_workshops_transformer(repo, artifacts: dict, ids: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The workshop's transformer, step by step (workshop-contract.md §2), on the kit's model files.
+
+    The feature service's online features as a table → the columns ``scaler.feature_names_in_`` →
+    ``scaler.transform`` → one FP32 [N, 1] input per feature, named by it → the model's **first**
+    output → ``country_codes`` = ``label_encoder.classes_``.
+    """
+    from feast import FeatureStore
+
+    scaler = pickle.loads(open(artifacts["scaler"].path, "rb").read())
+    encoder = pickle.loads(open(artifacts["label_encoder"].path, "rb").read())
+    with environment(**{"username": USER, "FEAST_FS_YAML_FILE_PATH": str(repo / "feature_store.yaml")}):
+        store = FeatureStore(repo_path=str(repo))
+        online = store.get_online_features(
+            features=store.get_feature_service("serving_fs"), entity_rows=[{"spotify_id": i} for i in ids]
+        ).to_dict()
+    table = pd.DataFrame(online)[list(scaler.feature_names_in_)]
+    scaled = scaler.transform(table)
+    inputs = {name: scaled[:, [column]].astype(np.float32) for column, name in enumerate(scaler.feature_names_in_)}
+    session = ort.InferenceSession(artifacts["onnx_model"].path, providers=["CPUExecutionProvider"])
+    return session.run(None, inputs)[0], [str(code) for code in encoder.classes_]
+
+
+def test_the_workshops_transformer_and_ui_read_the_kits_model_and_answer_alike(servers, feature_repo, prepared, songs):
+    _, front = servers
+    status, answer = front.infer(ids_request(songs[0]))
+    assert status == 200, answer
+    probabilities, countries = answer["outputs"][0]["data"], answer["outputs"][1]["data"]  # as the Jukebox UI reads
+    workshop, workshop_countries = the_workshops_transformer(feature_repo, prepared, songs[:1])
+    assert countries == workshop_countries and len(probabilities) == len(countries)
+    np.testing.assert_allclose(probabilities, workshop[0], atol=1e-5)
+    top = [code for _, code in sorted(zip(probabilities, countries, strict=True), reverse=True)[:10]]
+    assert top == [countries[index] for index in np.argsort(-workshop[0], kind="stable")[:10]]
 
 
 def test_the_transformer_answers_several_songs_one_row_each(servers, feature_repo, prepared, songs):

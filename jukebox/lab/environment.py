@@ -12,6 +12,8 @@ S3 endpoint, with which Feast reads the offline store (``jukebox.feature_store``
 participant's model server: ``JUKEBOX_PREDICTOR_URL`` (the model itself), ``JUKEBOX_MODEL_URL``
 (the transformer in front of it, as the InferenceService's URL on the cluster) and
 ``JUKEBOX_REGISTERED_MODEL`` (the participant's model in the lab's one MLflow registry).
+``JUKEBOX_MODEL_VOLUME`` is the folder that stands in for the cluster's model volume, where a CT
+run (``prod_flag`` true) puts the model for the workshop's model car.
 """
 
 from pathlib import Path
@@ -50,6 +52,7 @@ def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[
         "JUKEBOX_GIT_URL": lab.git_url,
         "JUKEBOX_RAW_URL": lab.raw_url,
         "JUKEBOX_LAB_HOME": str(lab.home),
+        "JUKEBOX_MODEL_VOLUME": str(lab.home / "model-volume" / user),  # the cluster's model PVC, for CT runs
         "FEAST_FS_YAML_FILE_PATH": str(LAB_FEATURE_STORE),
         # chapter 7's serving (`lab serve`): the model itself, and the transformer in front of it
         "JUKEBOX_REGISTERED_MODEL": lab.model_name(user),

@@ -10,7 +10,7 @@ transformer scales), shape [N] or [N, 1] for N songs. Every feature of the serve
 needed and no other name is taken. The optional request parameter ``model_version`` picks a
 version (loaded on demand, then kept): the transformer sends the version it scaled for, so
 both use the same version while the served one changes. The answer holds the ONNX model's
-outputs, ``label`` and ``probabilities`` (FP32 [N, countries]), and the version that answered.
+outputs, ``probabilities`` (FP32 [N, countries]) first and ``label``, and the version that answered.
 
 A malformed request gets a 400 that says what is wrong; the server never stops on a request.
 """
@@ -85,8 +85,8 @@ class JukeboxPredictor(VersionedModel):
         if model is None:
             return []
         return [
-            {"name": "label", "datatype": "INT64", "shape": [-1]},
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.countries)]},
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
         ]
 
     async def version_for(self, request: InferRequest) -> ServedModel:

@@ -37,7 +37,7 @@ class ServedModel:
         countries: the country codes, in the order of the model's probabilities.
         session: the ONNX Runtime session of ``model.onnx``.
         scaler: the scaler fitted at training (its ``feature_names_in_`` are the features).
-        outputs: the ONNX model's output names (``label``, ``probabilities``).
+        outputs: the ONNX model's output names (``probabilities``, ``label``).
     """
 
     version: str

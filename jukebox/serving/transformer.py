@@ -18,8 +18,9 @@ steps for each request:
    parameter ``model_version``, so the predictor answers with the same version;
 2. ``predict``: post that to the predictor's ``/v2/models/jukebox/infer`` (at ``--predictor_host``,
    over kept-alive connections, with a timeout: ``--predictor_request_timeout_seconds``);
-3. ``postprocess``: add the output ``country_codes`` (the countries, in the order of the
-   probabilities), as the workshop's transformer does.
+3. ``postprocess``: answer ``probabilities`` first and ``country_codes`` (the countries, in the
+   order of the probabilities) second, as the workshop's transformer does and its UI reads
+   (``outputs[0]``, ``outputs[1]``); the predictor's other outputs (``label``) follow.
 
 Without ``--feature_server_url`` the features are read in this process (the lab: the environment
 has ``username``, ``FEAST_FS_YAML_FILE_PATH``, ``JUKEBOX_LAB_HOME`` and ``AWS_*``).
@@ -123,9 +124,9 @@ class JukeboxTransformer(VersionedModel):
         model = self.versions.current
         countries = len(model.countries) if model else -1
         return [
-            {"name": "label", "datatype": "INT64", "shape": [-1]},
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, countries]},
             {"name": "country_codes", "datatype": "BYTES", "shape": [countries]},
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
         ]
 
     async def preprocess(self, payload: InferRequest, headers: dict | None = None) -> InferRequest:
@@ -178,7 +179,10 @@ class JukeboxTransformer(VersionedModel):
     async def postprocess(self, response: InferResponse, headers: dict | None = None) -> InferResponse:
         model = _request_model.get()
         response.model_version = model.version
-        response.outputs.append(InferOutput("country_codes", [len(model.countries)], "BYTES", model.countries))
+        codes = InferOutput("country_codes", [len(model.countries)], "BYTES", model.countries)
+        probabilities = [output for output in response.outputs if output.name == "probabilities"]
+        others = [output for output in response.outputs if output.name != "probabilities"]
+        response.outputs = [*probabilities, codes, *others]  # the workshop's UI reads outputs[0] and outputs[1]
         return response
 
 
