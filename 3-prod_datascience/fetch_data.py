@@ -27,9 +27,8 @@ RAW_DATA = "https://raw.githubusercontent.com/rhoai-mlops/jukebox/refs/heads/mai
 RANKINGS_URL = f"{RAW_DATA}/song_rankings.parquet"
 PROPERTIES_URL = f"{RAW_DATA}/song_properties.parquet"
 # Chapter 7's feature store configuration in this repo (a pod has the compiled pipeline, not the repo).
-FEATURE_STORE_YAML = (
-    Path(__file__).resolve().parent.parent / "7-feature_store" / "feature_repo" / "feature_store.yaml"
-).read_text()
+FEATURE_REPO_CONFIG = Path(__file__).resolve().parent.parent / "7-feature_store" / "feature_repo" / "feature_store.yaml"
+FEATURE_STORE_YAML = FEATURE_REPO_CONFIG.read_text() if FEATURE_REPO_CONFIG.is_file() else ""
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests"))
@@ -250,6 +249,11 @@ def fetch_data_from_feast(
     from feast import FeatureStore
     from feast.errors import FeastObjectNotFoundException
 
+    if not feature_store_yaml.strip() and not os.environ.get("FEAST_FS_YAML_FILE_PATH"):
+        raise RuntimeError(
+            "The pipeline was compiled without 7-feature_store/feature_repo/feature_store.yaml: "
+            "compile it in a clone of the whole jukebox repo."
+        )
     try:
         response = requests.get(rankings_url, timeout=120)
     except requests.RequestException as error:

@@ -201,3 +201,17 @@ def test_evaluation_logs_accuracy_and_a_confusion_matrix(prepared, tmp_path):
     confusion = matrix.metadata["confusionMatrix"]
     assert len(confusion["annotationSpecs"]) == len(confusion["rows"]) == 72
     assert sum(sum(row["row"]) for row in confusion["rows"]) == prepared["test_data"].metadata["rows"]
+
+
+def test_a_feast_fetch_compiled_without_the_feature_repo_says_so(tmp_path, monkeypatch):
+    from fetch_data import fetch_data_from_feast
+
+    monkeypatch.delenv("FEAST_FS_YAML_FILE_PATH", raising=False)
+    with pytest.raises(RuntimeError) as error:
+        fetch_data_from_feast.func.python_func(
+            feature_store_yaml="", rankings_url="http://127.0.0.1:9", dataset=make_artifact(dsl.Dataset, tmp_path, "d")
+        )
+    assert str(error.value) == (
+        "The pipeline was compiled without 7-feature_store/feature_repo/feature_store.yaml: "
+        "compile it in a clone of the whole jukebox repo."
+    )
