@@ -1,5 +1,6 @@
 """The kit's own files, as a fresh clone of this working tree would have them."""
 
+import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -17,3 +18,12 @@ def kit_files() -> tuple[Path, ...]:
         check=True,
     ).stdout
     return tuple(REPO_ROOT / name for name in sorted(set(listed.split("\0"))) if name and (REPO_ROOT / name).is_file())
+
+
+def kit_copy(target: Path) -> Path:
+    """A fresh copy of the kit in ``target``, as a clone of this working tree has it; nothing installed."""
+    for source in kit_files():
+        copy = target / source.relative_to(REPO_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
+    return target

@@ -23,7 +23,6 @@ tests/test_fetch_data.py``) and ``linting`` (``black``, ``flake8``, ``pylint`` a
 """
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import pytest
 from conftest import feast_service_at
-from kittools import kit_files
+from kittools import kit_copy
 
 from jukebox.paths import REPO_ROOT
 
@@ -151,15 +150,6 @@ def task_python(tmp_path_factory) -> Path:
     return clean_python(tmp_path_factory.mktemp("execute-ds-pipeline") / "venv", *TASK_PACKAGES)
 
 
-def clone_of_the_kit(folder: Path) -> Path:
-    """The participant's jukebox as the task's git clone has it (the kit's files, nothing installed)."""
-    for path in kit_files():
-        target = folder / path.relative_to(REPO_ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    return folder
-
-
 @pytest.mark.slow
 def test_execute_ds_pipeline_submits_the_training_pipeline_with_only_kfp_installed(
     task_python, pipelines_api, tmp_path
@@ -170,7 +160,7 @@ def test_execute_ds_pipeline_submits_the_training_pipeline_with_only_kfp_install
     (service_account / "namespace").write_text(NAMESPACE)
     (service_account / "token").write_text(TOKEN)
     (service_account / "service-ca.crt").write_text("")
-    repo = clone_of_the_kit(tmp_path / "jukebox")
+    repo = kit_copy(tmp_path / "jukebox")
     script = TASK.format(host=host, service_account=service_account, version=SHORT_SHA)
     result = subprocess.run(
         [str(task_python), "-"],
@@ -203,7 +193,7 @@ def run_in(chapter: Path, python: Path, *command: str, env: dict[str, str]) -> s
 
 @pytest.mark.slow
 def test_unit_tests_task_runs_the_chapters_fetch_test_with_its_requirements_only(tmp_path):
-    chapter = clone_of_the_kit(tmp_path / "jukebox") / "3-prod_datascience"
+    chapter = kit_copy(tmp_path / "jukebox") / "3-prod_datascience"
     python = clean_python(tmp_path / "venv", "-r", str(chapter / "tests" / "requirements.txt"))
     result = run_in(chapter, python, "pytest", "tests/test_fetch_data.py", env={"PYTHONPATH": str(chapter)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -212,7 +202,7 @@ def test_unit_tests_task_runs_the_chapters_fetch_test_with_its_requirements_only
 
 @pytest.mark.slow
 def test_linting_task_passes_black_and_flake8_on_the_chapter(tmp_path):
-    chapter = clone_of_the_kit(tmp_path / "jukebox") / "3-prod_datascience"
+    chapter = kit_copy(tmp_path / "jukebox") / "3-prod_datascience"
     python = clean_python(tmp_path / "venv", "flake8", "pylint", "black")
     black = run_in(chapter, python, "black", ".", "--check", "--diff", env={"HOME": str(tmp_path)})
     assert black.returncode == 0, black.stdout[-3000:] + black.stderr[-2000:]
@@ -240,7 +230,7 @@ def test_the_tasks_requirements_are_the_kits_pins(requirements):
 
 @pytest.mark.slow
 def test_apply_features_task_applies_the_feature_repo_to_the_namespaces_feast_database(tmp_path, postgres):
-    repo = clone_of_the_kit(tmp_path / "jukebox")
+    repo = kit_copy(tmp_path / "jukebox")
     config = repo / "7-feature_store" / "feature_repo" / "feature_store.yaml"
     config.write_text(feast_service_at(config.read_text(), postgres))  # the service `feast`, as DNS finds it
     python = clean_python(tmp_path / "venv", "-r", str(repo / "7-feature_store" / "requirements.txt"))

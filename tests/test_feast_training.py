@@ -129,7 +129,10 @@ def test_ct_applies_a_feature_left_out_and_the_next_model_has_12(participant, tm
 def test_a_broken_feature_repo_stops_ct_at_feast_apply_and_leaves_the_registry(participant, tmp_path):
     turn_on_feature_changes(participant, tmp_path)
     before = served_features(participant)
-    misnamed = lambda source: source.replace('"tempo"\n', '"tempo_bpm"\n')  # noqa: E731
+
+    def misnamed(source: str) -> str:  # the last feature's line, "tempo" (no comma), renamed
+        return source.replace('"tempo"\n', '"tempo_bpm"\n')
+
     run = push(participant, tmp_path, "a feature that does not exist", misnamed)
     assert run["status"] == "failed"
     assert run["message"].startswith("Step feast-apply failed: ") and "tempo_bpm" in run["message"], run["message"]

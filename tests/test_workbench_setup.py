@@ -13,13 +13,12 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from kittools import kit_files
+from kittools import kit_copy
 
 from jukebox.paths import REPO_ROOT
 from jukebox.pins import pinned
@@ -53,15 +52,6 @@ def requirement_names(requirements: Path) -> list[str]:
         if line and not line.startswith("-"):
             names.append(re.split(r"[\s\[<>=!~;]", line)[0])
     return names
-
-
-def kit_copy(target: Path) -> Path:
-    """A fresh copy of the kit as a clone of this working tree has it (tracked files, and new ones not ignored)."""
-    for source in kit_files():
-        copy = target / source.relative_to(REPO_ROOT)
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, copy)
-    return target
 
 
 def notebook_imports() -> list[str]:
