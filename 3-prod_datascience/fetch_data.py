@@ -267,6 +267,11 @@ def fetch_data_from_feast(
     repo = Path(tempfile.mkdtemp())
     (repo / "feature_store.yaml").write_text(feature_store_yaml)
     config = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH") or repo / "feature_store.yaml")
+    if not config.is_file():  # the lab's outer loop before its feast database is declared
+        raise RuntimeError(
+            f"No feature store configuration at {config}: "
+            "declare toolings/feast-database/config.yaml in mlops-gitops and push."
+        )
     settings = "\n".join(line for line in config.read_text().splitlines() if not line.lstrip().startswith("#"))
     unset = sorted({name for name in re.findall(r"\$\{(\w+)\}", settings) if name not in os.environ})
     if unset:

@@ -145,6 +145,13 @@ def marked_lines(shown: str) -> list[str]:
     return [line for line in shown.splitlines() if HINT.search(line)]
 
 
+def fill_in(text: str, values: dict[str, str]) -> str:
+    """The guide's placeholders (``<USER_NAME>``, ``<GIT_SERVER>``…) replaced by the participant's values."""
+    for name, value in values.items():
+        text = text.replace(f"<{name}>", value)
+    return text
+
+
 def commit_message(commands: str) -> str:
     """The message of the ``git commit -m "…"`` in a block of commands."""
     found = re.search(r'git commit\b[^"\n]*-m\s+"([^"]+)"', commands)

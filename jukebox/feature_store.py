@@ -54,6 +54,11 @@ def open_store(repo_path: Path = FEATURE_REPO) -> FeatureStore:
     Args:
         repo_path: the feature repo folder (by default the kit's ``7-feature_store/feature_repo``).
     """
+    if not config_file(repo_path).is_file():  # the lab's outer loop before its feast database is declared
+        raise RuntimeError(
+            f"No feature store configuration at {config_file(repo_path)}: "
+            "declare toolings/feast-database/config.yaml in mlops-gitops and push."
+        )
     missing = missing_variables(repo_path)
     if missing:
         raise RuntimeError(

@@ -4,12 +4,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import boto3
 
-from jukebox.lab import environment, gitclient, settings
+from jukebox import chapter_edits
+from jukebox.course import workshop_edits
+from jukebox.lab import environment, feast_database, gitclient, gitops, runs, settings
 
 
 class Lab:
@@ -142,8 +145,41 @@ class Participant:
         """What a workbench of theirs has: the lab's variables for them (``env --user``)."""
         return {**self.lab.env, **environment.lab_environment(self.settings, self.name)}
 
+    def outer_loop_variables(self) -> dict[str, str]:
+        """What CT, the lab's pipeline runs and their model server have: the outer loop's feature store."""
+        return {**self.lab.env, **environment.outer_loop_environment(self.settings, self.name)}
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.lab.cli(*args, check=check)
+
+    def declare_feast_database(self, folder: Path, timeout: float = 600) -> runs.Run:
+        """Chapter 7's step 5 as the guide writes it: the new file in mlops-gitops, pushed; the Job's run.
+
+        A second call pushes the file again with a comment added (a push to mlops-gitops retries a
+        failed initialization). The run returned is the one that push started; it may have failed.
+        """
+        since = time.time()
+        repo = self.clone("mlops-gitops", folder / f"mlops-gitops-{since:.0f}")
+        config = repo / feast_database.CONFIG
+        config.parent.mkdir(parents=True, exist_ok=True)  # the guide's mkdir and touch
+        if config.exists():
+            config.write_text(config.read_text() + f"# pushed again at {since:.0f}\n")
+        else:
+            declared = workshop_edits.FEAST_DATABASE.change("")
+            config.write_text(chapter_edits.fill_in(declared, gitops.placeholders(self.settings, self.name)))
+        self.git("add", ".", cwd=repo)
+        self.commit_and_push(repo, workshop_edits.FEAST_DATABASE.message)
+        deadline = time.monotonic() + timeout
+        while True:
+            started = [
+                run
+                for run in runs.load_all(self.home)
+                if run.user == self.name and run.title == feast_database.INIT_RUN and run.created >= since
+            ]
+            if started and started[-1].status in runs.FINISHED:
+                return started[-1]
+            assert time.monotonic() < deadline, f"no {feast_database.INIT_RUN} run finished within {timeout:.0f} s"
+            time.sleep(0.5)
 
     def s3(self, secret: str | None = None):
         return self.lab.s3(secret, user=self.name)

@@ -1,10 +1,11 @@
 """Training through the feature store, and CT applying feature changes (chapter 7, in the lab).
 
-A participant of their own ("feast-ct"), with the song properties in ``s3://data`` and the feature
-repo applied. They switch the training pipeline to the Feast block and push; then turn on
-``apply_feature_changes`` in mlops-gitops, comment out ``loudness`` in the feature service and
-push: CT applies the change before training, and the next model has 12 features. A broken feature
-repo stops CT at ``feast-apply`` and leaves the registry as it was.
+A participant of their own ("feast-ct"), with the song properties in ``s3://data`` and their outer
+loop's feature store declared (step 5: ``initialize-feast-database`` applied main's feature repo and
+materialized it, project ``music``). They switch the training pipeline to the Feast block and push;
+then turn on ``apply_feature_changes`` in mlops-gitops, comment out ``loudness`` in the feature
+service and push: CT applies the change before training, and the next model has 12 features. A
+broken feature repo stops CT at ``feast-apply`` and leaves the registry as it was.
 """
 
 import json
@@ -37,13 +38,13 @@ def run(command: list[str], env: dict, cwd: Path) -> str:
 
 
 def served_features(participant: Participant) -> list[str]:
-    """The features of ``serving_fs`` in the participant's Feast registry, as a reader sees them now."""
+    """The features of ``serving_fs`` in the participant's outer-loop registry, as CT sees them now."""
     script = (
         "from jukebox.feature_store import open_store\n"
         "service = open_store().get_feature_service('serving_fs')\n"
         "print(','.join(f.name for view in service.feature_view_projections for f in view.features))"
     )
-    out = run([sys.executable, "-c", script], participant.variables(), FEATURE_REPO)
+    out = run([sys.executable, "-c", script], participant.outer_loop_variables(), FEATURE_REPO)
     return out.strip().splitlines()[-1].split(",")
 
 
@@ -59,12 +60,13 @@ def model_features(participant: Participant, run: dict) -> tuple[list[str], dict
 
 
 @pytest.fixture(scope="module")
-def participant(shared_lab) -> Participant:
-    """A new participant: the song properties in their S3 (chapter 5) and their feature repo applied (notebook 1)."""
+def participant(shared_lab, tmp_path_factory) -> Participant:
+    """A new participant: the song properties in their S3 (chapter 5), their outer-loop feature store declared."""
     who = Participant(shared_lab, shared_lab.add_participant("feast_ct"))
     shared_lab.ensure_buckets("data", "data-cache", user=who.name)
     who.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
-    run([str(Path(sys.executable).with_name("feast")), "apply"], who.variables(), FEATURE_REPO)
+    initialized = who.declare_feast_database(tmp_path_factory.mktemp("feast-ct-gitops"))
+    assert initialized.status == "succeeded", initialized.message
     return who
 
 
@@ -109,7 +111,7 @@ def test_training_through_the_feature_service_registers_a_model_with_its_13_feat
     features, tags = model_features(participant, run)
     assert features == FEATURES
     assert tags["data_source"] == "feast" and tags["data_feature_service"] == "serving_fs"
-    assert tags["data_feast_project"] == f"{participant.name}_music"
+    assert tags["data_feast_project"] == "music", "the outer loop's store, as on the cluster"
     charts = pd.read_parquet(DATA_PREP / "song_rankings.parquet", columns=["spotify_id", "country"])
     assert int(tags["data_rows"]) == len(charts.drop_duplicates()), "every (song, country) found its properties"
 

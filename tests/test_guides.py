@@ -85,6 +85,7 @@ WRITTEN_LATER = {
     "song_properties.parquet.dvc": "jukebox/components/dvc_versioning.py",
     ".dvc/config": "jukebox/components/dvc_versioning.py",
     ".dvc/": "jukebox/components/dvc_versioning.py",
+    "toolings/feast-database/config.yaml": "jukebox/lab/feast_database.py",  # the participant writes, the lab reads
 }
 LAB_PORTS = default_ports(DEFAULT_PORT_BASE)
 SERVICE_WORDS = {"MLflow": "mlflow", "JupyterLab": "jupyter", "Feast UI": "feast-ui", "Jukebox page": "jukebox-ui"}

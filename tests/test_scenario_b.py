@@ -2,13 +2,15 @@
 
 A participant new to the lab ("scenario_b") first does what the chapters before ask: the song
 properties in their ``s3://data`` (chapter 5), notebook 1 of chapter 7 (``feast apply`` and the
-first materialization), the training pipeline switched to its Feast block and pushed (CT trains and
-deploys), and their serving started (``python -m jukebox.lab serve``). Then the scenario: the
-Jukebox page in a real browser (headless Debian Chromium) does not know Live Forever; the
-materializing data pipeline runs ad hoc; the page shows where Live Forever will chart;
-``apply_feature_changes`` turned on and ``loudness`` left out of ``serving_fs``, pushed; CT applies,
-trains on 12 features, registers and deploys; the page still works and its answer changed. All
-along, a client asks the page's model path for a song every few milliseconds: no request may fail.
+first materialization, in the workbench's store), their outer loop's feature store declared in
+mlops-gitops (project ``music``, filled by ``initialize-feast-database``), the training pipeline
+switched to its Feast block and pushed (CT trains and deploys), and their serving started
+(``python -m jukebox.lab serve``). Then the scenario: the Jukebox page in a real browser (headless Debian
+Chromium) does not know Live Forever; the materializing data pipeline runs ad hoc; the page shows
+where Live Forever will chart; ``apply_feature_changes`` turned on and ``loudness`` left out of
+``serving_fs``, pushed; CT applies, trains on 12 features, registers and deploys; the page still
+works and its answer changed. All along, a client asks the page's model path for a song every few
+milliseconds: no request may fail.
 """
 
 import json
@@ -155,6 +157,8 @@ def test_scenario_b(lab, tmp_path):
     lab.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
     setup = run_notebook(SETUP, tmp_path / SETUP.name, lab.variables(), cwd=SETUP.parent)
     assert "14,245 of 14,245 songs are in the online store." in outputs_text(setup)
+    initialized = lab.declare_feast_database(tmp_path)
+    assert initialized.status == "succeeded", initialized.message
     jukebox = lab.clone("jukebox", tmp_path / "jukebox")
     (jukebox / TRAINING).write_text(workshop_edits.FEAST.change((jukebox / TRAINING).read_text()))
     ct_run(lab, lab.commit_and_push(jukebox, workshop_edits.FEAST.message))

@@ -224,10 +224,9 @@ def test_the_workshops_chapter_7_page_works_as_written(seeds, kit):
     page = seeds["004"]
     ct_shown = block_with(page, "chart_path: charts/pipelines")
     ct = (GITOPS_TEMPLATE / gitops.CT_CONFIG).read_text()
-    placeholders = {"{user}": "<USER_NAME>", "{cluster_domain}": "<CLUSTER_DOMAIN>", "{git_server}": "<GIT_SERVER>"}
     as_the_page_writes_it = ct
-    for lab, page_word in placeholders.items():
-        as_the_page_writes_it = as_the_page_writes_it.replace(lab, page_word)
+    for name in ("USER_NAME", "CLUSTER_DOMAIN", "GIT_SERVER"):  # the template's {user_name}… are the page's <…>
+        as_the_page_writes_it = as_the_page_writes_it.replace(f"{{{name.lower()}}}", f"<{name}>")
     before = [line for line in ct_shown.splitlines() if not chapter_edits.HINT.search(line)]
     assert as_the_page_writes_it.splitlines() == before, "the lab's file is the page's before the added line"
     turned_on = chapter_edits.add_marked_lines(ct, ct_shown)

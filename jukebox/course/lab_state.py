@@ -14,7 +14,7 @@ from functools import cached_property
 import yaml
 
 from jukebox.course.participant import Participant
-from jukebox.lab import runs, serving, settings
+from jukebox.lab import environment, feast_database, runs, serving, settings
 
 
 class LabState:
@@ -118,26 +118,33 @@ class LabState:
 
     @cached_property
     def environment(self) -> dict[str, str]:
+        """The workbench's variables: the inner loop's feature store."""
         return Participant(self.lab, self.user).env
 
     @cached_property
+    def outer_loop_environment(self) -> dict[str, str]:
+        """CT's and the model server's variables: the participant's outer-loop feature store."""
+        return {**self.environment, **environment.outer_loop_environment(self.lab, self.user)}
+
+    @cached_property
     def feature_service(self):
-        """The participant's store and its ``serving_fs`` (None: not applied yet)."""
-        from jukebox.feature_store import FEATURE_SERVICE, open_store
+        """The workbench's store and its ``serving_fs`` (None: not applied yet)."""
+        return _feature_service(self.environment)
 
-        with participant_environment(self.environment):
-            store = open_store()
-            try:
-                return store, store.get_feature_service(FEATURE_SERVICE)
-            except Exception:  # Feast raises its own "not found" error for each kind of object
-                return None
-
-    def online_features(self, song_id: str) -> dict | None:
-        """The song's features in the participant's online store through ``serving_fs`` (None: no project)."""
-        if self.feature_service is None:
+    @cached_property
+    def outer_loop_feature_service(self):
+        """The outer loop's store and its ``serving_fs`` (None: not declared, or not applied yet)."""
+        if not feast_database.declared(self.lab, self.user):
             return None
-        store, service = self.feature_service
-        with participant_environment(self.environment):
+        return _feature_service(self.outer_loop_environment)
+
+    def online_features(self, song_id: str, outer_loop: bool = False) -> dict | None:
+        """A song's features through ``serving_fs``, in the workbench's store or the outer loop's (None: no project)."""
+        found = self.outer_loop_feature_service if outer_loop else self.feature_service
+        if found is None:
+            return None
+        store, service = found
+        with participant_environment(self.outer_loop_environment if outer_loop else self.environment):
             values = store.get_online_features(features=service, entity_rows=[{"spotify_id": song_id}]).to_dict()
         return {name: column[0] for name, column in values.items() if name != "spotify_id"}
 
@@ -154,6 +161,17 @@ class LabState:
             return None, page_refusal(error)
         except OSError:
             return None, "the Jukebox page is not running: `python -m jukebox.lab serve`"
+
+
+def _feature_service(variables: dict[str, str]):
+    from jukebox.feature_store import FEATURE_SERVICE, open_store
+
+    with participant_environment(variables):
+        store = open_store()
+        try:
+            return store, store.get_feature_service(FEATURE_SERVICE)
+        except Exception:  # Feast raises its own "not found" error for each kind of object
+            return None
 
 
 @contextlib.contextmanager

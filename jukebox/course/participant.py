@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from jukebox import chapter_edits
 from jukebox.lab import environment, gitclient, gitops, runs, serving, settings
 from jukebox.paths import REPO_ROOT
 
@@ -74,7 +75,10 @@ class Participant:
         self.folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(clone, ignore_errors=True)
         gitclient.clone(self.lab, self.user, repo, clone)
-        (clone / path).write_text(edit((clone / path).read_text()))
+        target = clone / path
+        target.parent.mkdir(parents=True, exist_ok=True)  # a new file: the guide's `mkdir` and `touch`
+        edited = edit(target.read_text() if target.exists() else "")
+        target.write_text(chapter_edits.fill_in(edited, gitops.placeholders(self.lab, self.user)))
         return gitclient.commit_and_push(self.lab, self.user, clone, message)
 
     def wait_for_gitops(self, commit: str | None, timeout: float = 60) -> None:
@@ -91,6 +95,20 @@ class Participant:
         if run.status != "succeeded":
             raise StepFailed(f"CT run {run.id} {run.status}: {run.message}")
         return run
+
+    def wait_for_job(self, title: str, since: float, timeout: float = 600) -> runs.Run:
+        """Wait for the participant's run ``title`` of the lab's Jobs created after ``since``; it must succeed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = [run for run in runs.load_all(self.lab.home) if run.kind == "job" and run.user == self.user]
+            latest = next((run for run in reversed(jobs) if run.title == title and run.created >= since), None)
+            if latest and latest.status in runs.FINISHED:
+                if latest.status != "succeeded":
+                    raise StepFailed(f"Run {latest.id} ({title}) {latest.status}: {latest.message}")
+                return latest
+            if time.monotonic() > deadline:
+                raise StepFailed(f"The lab did not finish {title} within {timeout:.0f} s: see `runs`.")
+            time.sleep(0.5)
 
     def start_run(self, name: str, script: Path, parameters: dict[str, str]) -> None:
         """An ad-hoc run of a pipeline script in the lab, as the dashboard's "Create run"; wait for it."""

@@ -16,7 +16,7 @@ from jukebox.course import workshop_edits
 from jukebox.course.lab_state import LabState
 from jukebox.course.participant import Participant, StepFailed, page_refusal, top_countries
 from jukebox.course.workshop_edits import SERVICE, TRAINING
-from jukebox.lab import gitops, runs, schedules, serving
+from jukebox.lab import feast_database, gitops, runs, schedules, serving
 from jukebox.paths import REPO_ROOT
 
 URL_TO_S3 = "5-data-versioning/1-data_pipeline_url_to_s3.py"
@@ -212,6 +212,28 @@ def check_feast_setup(state: LabState) -> Status:
     return done(f"project {state.user}_music: serving_fs with {len(values)} features, songs online")
 
 
+def feast_database_step(participant: Participant) -> str:
+    if feast_database.initialized(participant.lab, participant.user):
+        return f"the outer loop's feature store is there already (project {feast_database.PROJECT})"
+    since = time.time()
+    pushed = push_edit(participant, workshop_edits.FEAST_DATABASE)
+    participant.wait_for_gitops(pushed)
+    run = participant.wait_for_job(feast_database.INIT_RUN, since)
+    return f"{feast_database.CONFIG} declared; run {run.id}: {run.steps[-1]['message']}"
+
+
+def check_feast_database(state: LabState) -> Status:
+    if feast_database.initialized(state.lab, state.user):
+        values = state.online_features(ABBA, outer_loop=True)
+        return done(f"project {feast_database.PROJECT}: serving_fs with {len(values or {})} features, songs online")
+    tried = [run for run in state.latest_runs("job", feast_database.INIT_RUN)]
+    if tried and tried[-1].status not in runs.FINISHED:
+        return not_yet(f"run {tried[-1].id} ({feast_database.INIT_RUN}) is {tried[-1].status}")
+    if tried and tried[-1].status == "failed":
+        return failed(f"run {tried[-1].id} failed: {tried[-1].message} (push to mlops-gitops to try again)")
+    return not_yet(f"declare {feast_database.CONFIG} in mlops-gitops and push")
+
+
 def train_with_feast(participant: Participant) -> str:
     pushed = push_edit(participant, workshop_edits.FEAST)
     run = participant.ct_run(pushed) if pushed else None
@@ -264,7 +286,7 @@ def new_song(participant: Participant) -> str:
 
 
 def check_new_song(state: LabState) -> Status:
-    values = state.online_features(LIVE_FOREVER)
+    values = state.online_features(LIVE_FOREVER, outer_loop=True)
     if values and all(value is not None for value in values.values()):
         return done("Live Forever is in your online store")
     run = failed_run(state, FEAST_RUN)
@@ -352,6 +374,7 @@ STEPS = [
     Step("dvc-pipeline", "scenario A", "the data pipeline versions the data", dvc_pipeline, check_dvc_pipeline),
     Step("ct-with-dvc", "scenario A", "CT trains on the data version: lineage", ct_with_dvc, check_ct_with_dvc),
     Step("feast-setup", "chapter 7", "the feature store (notebook 1)", feast_setup, check_feast_setup),
+    Step("feast-database", "chapter 7", "the outer loop's feature store", feast_database_step, check_feast_database),
     Step("train-with-feast", "chapter 7", "training through the feature store", train_with_feast, check_feast_training),
     Step("serve", "chapter 7", "the model server and the Jukebox page", serve, check_serve),
     Step("new-song", "scenario B", "Live Forever through the materializing pipeline", new_song, check_new_song),

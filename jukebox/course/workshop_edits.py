@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jukebox import chapter_edits
 from jukebox.chapter_edits import guide_block
+from jukebox.lab.feast_database import CONFIG as FEAST_DATABASE_CONFIG
 from jukebox.lab.gitops import CT_CONFIG, MINIO_CONFIG
 from jukebox.paths import REPO_ROOT
 
@@ -29,6 +30,15 @@ def fetch_from_dvc(source: str) -> str:
     """Chapter 5, step 5: comment out ``fetch_task = fetch_data()``, paste the DVC block under its marker."""
     source = chapter_edits.comment_out(source, guide_block(CHAPTER_5, "comment-out-fetch-data").strip())
     return chapter_edits.paste_under(source, guide_block(CHAPTER_5, "dvc-block"))
+
+
+def declare_feast_database(config: str) -> str:
+    """Chapter 7, step 5: the new file ``toolings/feast-database/config.yaml``, as the guide shows it.
+
+    The guide's placeholders stay: the participant writes their values (``chapter_edits.fill_in``).
+    A file already there is kept.
+    """
+    return config if config.strip() else guide_block(CHAPTER_7, "feast-database")
 
 
 def fetch_from_feast(source: str) -> str:
@@ -71,6 +81,7 @@ class Edit:
 
 BUCKETS = Edit("mlops-gitops", MINIO_CONFIG, declare_buckets, CHAPTER_5, "buckets-commit")
 DVC = Edit("jukebox", TRAINING, fetch_from_dvc, CHAPTER_5, "dvc-commit")
+FEAST_DATABASE = Edit("mlops-gitops", FEAST_DATABASE_CONFIG, declare_feast_database, CHAPTER_7, "feast-database-commit")
 FEAST = Edit("jukebox", TRAINING, fetch_from_feast, CHAPTER_7, "feast-commit")
 FEATURE_CHANGES = Edit("mlops-gitops", CT_CONFIG, apply_feature_changes, CHAPTER_7, "ct-pipeline-commit")
 LOUDNESS = Edit("jukebox", SERVICE, without_loudness, CHAPTER_7, "feature-service-commit")

@@ -28,7 +28,18 @@ from datetime import datetime
 from pathlib import Path
 
 from jukebox import local_run
-from jukebox.lab import environment, process, progress, runs, schedules, services, serving, settings, workbench
+from jukebox.lab import (
+    environment,
+    feast_database,
+    process,
+    progress,
+    runs,
+    schedules,
+    services,
+    serving,
+    settings,
+    workbench,
+)
 
 
 class LabError(Exception):
@@ -128,6 +139,8 @@ def serve(options) -> None:
     user = options.user or lab.default_user
     if user not in lab.users:
         raise LabError(f"No user {user} in the lab: add one with `up --user {user}`.")
+    if not feast_database.declared(lab, user):
+        raise LabError(feast_database.NOT_DECLARED)  # the transformer reads the outer loop's Feast
     _start(lab, _core(lab))
     _start(lab, services.serving_services(lab, user))
     model = lab.model_name(user)

@@ -4,7 +4,8 @@ One process, started by ``lab up``, on the lab's git port:
 
 - ``/<user>/<repo>.git/…``: the git server (basic auth), repos under ``<lab>/git/``;
 - ``POST /hooks/push``: Gitea-style push events from the repos' post-receive hook. A push to
-  ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it;
+  ``<user>/jukebox`` queues a CT run; a push to ``<user>/mlops-gitops`` reconciles it (and queues
+  the initialization of the participant's feast database, once declared, until it succeeds);
 - ``POST /api/runs``: an ad-hoc run of a pipeline script (``runs start``);
 - ``POST /api/runs/cancel``: cancel a user's (or everyone's) queued and running runs (``runs cancel``);
 - ``POST /api/participants``: read the lab's settings again after ``up --user`` added participants
@@ -12,7 +13,7 @@ One process, started by ``lab up``, on the lab's git port:
 - ``/raw/<file>``: the files of ``99-data_prep/`` (the stand-in for GitHub raw URLs);
 - ``/health``.
 
-Runs (CT and scheduled) execute one at a time, in the order they arrived, on a worker thread.
+Runs (CT, scheduled, ad hoc and initializations) execute one at a time, in the order they arrived, on a worker thread.
 """
 
 import argparse
@@ -25,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from jukebox.lab import ct, gitops, gitserver, runs, schedules, settings
+from jukebox.lab import ct, feast_database, gitops, gitserver, runs, schedules, settings
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 GITOPS_TEMPLATE = Path(__file__).with_name("gitops_template")
@@ -38,12 +39,10 @@ def render_gitops_seed(lab: settings.LabSettings, user: str, folder: Path) -> Pa
         if source.is_file():
             target = folder / source.relative_to(GITOPS_TEMPLATE)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(
-                source.read_text()
-                .replace("{user}", user)
-                .replace("{cluster_domain}", "127.0.0.1")
-                .replace("{git_server}", lab.git_url)
-            )
+            text = source.read_text()
+            for name, value in gitops.placeholders(lab, user).items():
+                text = text.replace(f"{{{name.lower()}}}", value)
+            target.write_text(text)
     return folder
 
 
@@ -66,7 +65,7 @@ class Controller:
                 gitops_repo = gitserver.create_repo(self.repos, user, "mlops-gitops", seed=seed)
             for repo in (jukebox, gitops_repo):
                 gitserver.set_push_event_url(repo, self.lab.push_event_url)
-            gitops.reconcile(self.lab, user, gitops_repo)
+            self.reconcile(user, gitops_repo)
 
     def fail_interrupted_runs(self) -> None:
         for run in runs.load_all(self.lab.home):
@@ -88,9 +87,28 @@ class Controller:
             return {"run": run.id}
         if name == "mlops-gitops":
             repo = self.repos / user / "mlops-gitops.git"
-            threading.Thread(target=gitops.reconcile, args=(self.lab, user, repo, event["after"]), daemon=True).start()
+            threading.Thread(target=self.reconcile, args=(user, repo, event["after"]), daemon=True).start()
             return {"reconcile": f"{user}/mlops-gitops@{event['after'][:7]}"}
         return {"ignored": f"no automation for {name}"}
+
+    def reconcile(self, user: str, gitops_repo: Path, commit: str = "main") -> dict:
+        """Reconcile ``user``'s mlops-gitops; queue their feast database's initialization if it is due."""
+        report = gitops.reconcile(self.lab, user, gitops_repo, commit)
+        if report.get("feast_database") == "declared":
+            self.initialize_feast_database(user)
+        return report
+
+    def initialize_feast_database(self, user: str) -> None:
+        """Queue the Job ``initialize-feast-database`` (unless one is queued or running): main's feature repo."""
+        if any(
+            run.user == user and run.title == feast_database.INIT_RUN and run.status not in runs.FINISHED
+            for run in runs.load_all(self.lab.home)
+        ):
+            return
+        main = gitserver.head_commit(self.repos / user / "jukebox.git")
+        run = runs.create(self.lab.home, "job", feast_database.INIT_RUN, user, commit=main)
+        clone_url = f"{self.lab.git_url}/{user}/jukebox.git"
+        self.work.put(lambda: ct.feast_database_run(self.lab, run, clone_url))
 
     def add_participants(self) -> dict:
         """``up --user`` on a running lab: the new participants get their repos, password and buckets."""

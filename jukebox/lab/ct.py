@@ -4,7 +4,9 @@ For each push to a user's jukebox repo, one run, in push order:
 clone at the pushed commit → ``feast apply`` (if the GitOps config asks for it) → run the
 chapter 3 training pipeline (``version`` = short SHA) → mark the version it registered (the
 pipeline's output ``registered_version``) as deployed to "test". Scheduled and ad-hoc runs run a
-pipeline script (``pipeline_run``). Every step's output goes to the run's log with the lab's
+pipeline script (``pipeline_run``); the Job ``initialize-feast-database`` fills a participant's
+outer-loop feature store once they declare it (``feast_database_run``). All of them use the
+outer loop's Feast (``environment.outer_loop_environment``). Every step's output goes to the run's log with the lab's
 secrets masked; a failed step fails the run with that step's own message.
 """
 
@@ -20,12 +22,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jukebox.lab import environment, gitops, runs, settings
+from jukebox.lab import environment, feast_database, gitops, runs, settings
 from jukebox.local_run import failure_reason
 
 TRAINING_SCRIPT = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 FEATURE_REPO = Path("7-feature_store") / "feature_repo"
 DEPLOYED_ALIAS = "test"
+FIRST_MATERIALIZATION = "2023-01-01T00:00:00"  # as the workshop's Job: all of the songs' history
 
 
 class StepFailed(RuntimeError):
@@ -161,33 +164,47 @@ def execute(lab: settings.LabSettings, run: runs.Run, steps: list[tuple[str, Cal
     log.write(f"\n=== run {run.status} in {run.duration:.0f} s {run.message} ===\n")
 
 
+def feast_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("feast")), *args]
+
+
+def clone_step(run: runs.Run, clone_url: str, workdir: Path, env: dict[str, str]) -> Callable[[RunLog], str]:
+    """The step that clones ``run.user``'s repo into ``workdir`` at ``run.commit``."""
+
+    def clone(log: RunLog) -> str:
+        git_env = {**env, **git_auth_env(run.user, env["password"])}
+        run_command(["git", "clone", "--quiet", "--no-checkout", clone_url, str(workdir)], log, git_env)
+        run_command(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", run.commit], log, env, workdir)
+        return f"cloned {clone_url} at {run.commit[:7]}"
+
+    return clone
+
+
+def feast_apply_command(log: RunLog, env: dict[str, str], feature_repo: Path) -> str:
+    """``feast apply`` in ``feature_repo``; a refusal fails the step with Feast's own reason."""
+    try:
+        return run_command(feast_command("apply"), log, env, feature_repo)
+    except StepFailed as failure:  # Feast's own reason, without the exception's class name
+        reason = failure_reason(str(failure), default=str(failure))
+        raise StepFailed(f"feast apply refused {FEATURE_REPO}: {reason}") from None
+
+
 def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
     """The CT pipeline for one pushed commit of ``run.user``'s jukebox repo."""
-    env = {**os.environ, **environment.lab_environment(lab, run.user)}
-    password = env["password"]
+    env = {**os.environ, **environment.outer_loop_environment(lab, run.user)}
     workdir = Path(tempfile.mkdtemp(prefix=f"{run.id}-", dir=lab.home / "runs"))
     version = run.commit[:7]
     model_name = lab.model_name(run.user)
     outputs = workdir / "pipeline-outputs.json"  # written by the training run, after the clone
-
-    def clone(log: RunLog) -> str:
-        git_env = {**env, **git_auth_env(run.user, password)}
-        run_command(["git", "clone", "--quiet", "--no-checkout", clone_url, str(workdir)], log, git_env)
-        run_command(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", run.commit], log, env, workdir)
-        return f"cloned {clone_url} at {version}"
 
     def feast_apply(log: RunLog) -> str:
         if not gitops.ct_options(lab, run.user).get("apply_feature_changes"):
             return "skipped: apply_feature_changes is false in mlops-gitops"
         if not (workdir / FEATURE_REPO).is_dir():
             return f"skipped: the repo has no {FEATURE_REPO} yet"
-        try:
-            return run_command(
-                [str(Path(sys.executable).with_name("feast")), "apply"], log, env, workdir / FEATURE_REPO
-            )
-        except StepFailed as failure:  # Feast's own reason, without the exception's class name
-            reason = failure_reason(str(failure), default=str(failure))
-            raise StepFailed(f"feast apply refused {FEATURE_REPO}: {reason}") from None
+        if not feast_database.declared(lab, run.user):
+            raise StepFailed(feast_database.NOT_DECLARED)
+        return feast_apply_command(log, env, workdir / FEATURE_REPO)
 
     def train(log: RunLog) -> str:
         script = workdir / TRAINING_SCRIPT
@@ -208,12 +225,13 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
         client.set_model_version_tag(model_name, registered, "deployed", DEPLOYED_ALIAS)
         return f"{model_name} version {registered} deployed to {DEPLOYED_ALIAS}"
 
+    clone = clone_step(run, clone_url, workdir, env)
     execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("train", train), ("deploy", deploy)])
 
 
 def pipeline_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None:
     """A scheduled or ad-hoc run: the pipeline script with the run's parameters."""
-    env = {**os.environ, **environment.lab_environment(lab, run.user)}
+    env = {**os.environ, **environment.outer_loop_environment(lab, run.user)}
 
     def pipeline(log: RunLog) -> str:
         if not script.exists():
@@ -221,3 +239,27 @@ def pipeline_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None
         return run_command(pipeline_command(script, run.parameters), log, env, script.parent)
 
     execute(lab, run, [("run-pipeline", pipeline)])
+
+
+def feast_database_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
+    """The Job ``initialize-feast-database``: main's feature repo applied, then all history materialized."""
+    env = {**os.environ, **environment.outer_loop_environment(lab, run.user)}
+    workdir = Path(tempfile.mkdtemp(prefix=f"{run.id}-", dir=lab.home / "runs"))
+
+    def feast_apply(log: RunLog) -> str:
+        if not (workdir / FEATURE_REPO).is_dir():
+            raise StepFailed(f"The repo has no {FEATURE_REPO} at {run.commit[:7]}.")
+        return feast_apply_command(log, env, workdir / FEATURE_REPO)
+
+    def materialize(log: RunLog) -> str:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        try:
+            run_command(feast_command("materialize", FIRST_MATERIALIZATION, now), log, env, workdir / FEATURE_REPO)
+        except StepFailed as failure:
+            reason = failure_reason(str(failure), default=str(failure))
+            raise StepFailed(f"feast materialize failed: {reason}") from None
+        feast_database.mark_initialized(lab, run.user, run.commit)
+        return f"materialized {FIRST_MATERIALIZATION[:10]} to {now} into project {feast_database.PROJECT}"
+
+    clone = clone_step(run, clone_url, workdir, env)
+    execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("feast-materialize", materialize)])

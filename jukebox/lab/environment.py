@@ -14,11 +14,16 @@ participant's model server: ``JUKEBOX_PREDICTOR_URL`` (the model itself), ``JUKE
 ``JUKEBOX_REGISTERED_MODEL`` (the participant's model in the lab's one MLflow registry).
 ``JUKEBOX_MODEL_VOLUME`` is the folder that stands in for the cluster's model volume, where a CT
 run (``prod_flag`` true) puts the model for the workshop's model car.
+
+Two feature stores, as in the workshop: the workbench's (the inner loop: notebooks, the play
+button) is there from the start; the outer loop's (CT, the lab's data pipeline runs, ``lab serve``)
+is the participant's own once they declare ``toolings/feast-database/config.yaml`` in mlops-gitops
+(``outer_loop_environment``).
 """
 
 from pathlib import Path
 
-from jukebox.lab import process, settings
+from jukebox.lab import feast_database, process, settings
 
 LAB_FEATURE_STORE = Path(__file__).with_name("feature_store.yaml")
 
@@ -59,6 +64,16 @@ def lab_environment(lab: settings.LabSettings, user: str | None = None) -> dict[
         "JUKEBOX_PREDICTOR_URL": lab.url(model_server),
         "JUKEBOX_MODEL_URL": lab.url(transformer),
     }
+
+
+def outer_loop_environment(lab: settings.LabSettings, user: str) -> dict[str, str]:
+    """What CT, the lab's pipeline runs and ``lab serve`` give their steps: ``user``'s outer-loop Feast.
+
+    Before the participant declares the feast database, the file does not exist and each step that
+    opens the store says what to declare.
+    """
+    own_store = str(feast_database.config_path(lab, user))
+    return {**lab_environment(lab, user), "FEAST_FS_YAML_FILE_PATH": own_store}
 
 
 def running_lab_environment() -> dict[str, str] | None:

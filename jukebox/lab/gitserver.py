@@ -251,6 +251,11 @@ def create_repo(
     return path
 
 
+def head_commit(repo_path: Path, branch: str = "main") -> str:
+    """The commit ``branch`` of the bare repo points to."""
+    return _git("--git-dir", str(repo_path), "rev-parse", f"refs/heads/{branch}")
+
+
 def _seed_commit(bare: Path, seed: Path, branch: str) -> None:
     """Commit the files of ``seed`` to ``branch`` of ``bare``, with a throwaway index, no checkout."""
     if not seed.is_dir():

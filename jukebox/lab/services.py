@@ -72,7 +72,7 @@ def serving_services(lab: settings.LabSettings, user: str) -> list[Service]:
             serving.url(lab, kind, user),
             serving.DESCRIPTIONS[kind].format(user=user, model=lab.model_name(user)),
             on_demand=True,
-            extra_environment=lambda env: {**env, **environment.lab_environment(lab, user)},
+            extra_environment=lambda env: {**env, **environment.outer_loop_environment(lab, user)},
             marker=f"{port_option} {serving.port(lab, kind, user)}",
             user=user,
         )
