@@ -49,25 +49,32 @@ class PipelineFailed(RuntimeError):
         self.step, self.reason = step, reason
 
 
-def without_pip_prelude(command: list[str]) -> list[str]:
-    """``sh -c "<pip install the pins> && \"$0\" \"$@\"" sh -ec <run the step> …`` → ``sh -ec <run the step> …``.
+KFP_EXECUTOR = "-m kfp.dsl.executor_main"  # kfp.local has put this Python before it already
+LOCAL_EXECUTOR = "-m jukebox.local_step"
 
-    The first three words only install packages and then run the rest; anything else is unchanged.
+
+def local_step_command(command: list[str]) -> list[str]:
+    """A compiled step's command as this machine runs it: without its pip prelude, through ``local_step``.
+
+    ``sh -c "<pip install the pins> && \"$0\" \"$@\"" sh -ec <run the step> …`` becomes ``sh -ec <run
+    the step> …``: the first three words only install packages and then run the rest. The step
+    itself runs in this very Python, through ``jukebox.local_step`` (kfp's executor, less a plugin
+    the cluster's images do not have). A command of another shape is unchanged.
     """
     if command[:2] == ["sh", "-c"] and "pip install" in command[2] and command[2].rstrip().endswith('"$0" "$@"'):
-        return command[3:]
-    return command
+        command = command[3:]
+    return [part.replace(KFP_EXECUTOR, LOCAL_EXECUTOR) for part in command]
 
 
 @contextlib.contextmanager
-def steps_without_pip():
-    """While a local run lasts, kfp.local starts each step without its pip prelude."""
+def steps_run_here():
+    """While a local run lasts, kfp.local starts each step as ``local_step_command`` says."""
     from kfp.local import subprocess_task_handler
 
     original = subprocess_task_handler.run_local_subprocess
 
     def run_step(full_command, env_vars=None):
-        return original(without_pip_prelude(full_command), env_vars)
+        return original(local_step_command(full_command), env_vars)
 
     subprocess_task_handler.run_local_subprocess = run_step
     try:
@@ -125,7 +132,7 @@ def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> Loca
             git_url, user = os.environ.get("JUKEBOX_GIT_URL"), os.environ.get("username")
             model = os.environ.get("JUKEBOX_REGISTERED_MODEL")
             parameters = local_arguments(pipeline_func, arguments, data_url, git_url, user, model)
-            with contextlib.redirect_stdout(progress), steps_without_pip():
+            with contextlib.redirect_stdout(progress), steps_run_here():
                 with steps_pointed_here(pipeline_func, data_url, git_url, user):
                     task = pipeline_func(**parameters)
     except RuntimeError as error:

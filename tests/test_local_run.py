@@ -1,6 +1,7 @@
 """How a local run starts its steps and reports them, without running a whole pipeline."""
 
 import io
+import subprocess
 import sys
 import time
 
@@ -29,11 +30,38 @@ def compiled_command(tmp_path) -> list[str]:
 def test_a_local_step_starts_without_its_pip_prelude_and_the_yaml_keeps_it(tmp_path):
     command = compiled_command(tmp_path)
     assert command[:2] == ["sh", "-c"] and "pip install --quiet --no-warn-script-location 'pandas==" in command[2]
-    local = local_run.without_pip_prelude(command)
-    assert local == command[3:] and local[:2] == ["sh", "-ec"]
-    assert "kfp.dsl.executor_main" in local[2] and not any("pip install" in part for part in local)
-    other = ["sh", "-ec", "python3 -m kfp.dsl.executor_main"]
-    assert local_run.without_pip_prelude(other) == other
+    assert "python3 -m kfp.dsl.executor_main" in " ".join(command) and "local_step" not in " ".join(command)
+    local = local_run.local_step_command(command)
+    assert local[:2] == ["sh", "-ec"] and len(local) == len(command) - 3
+    assert "python3 -m jukebox.local_step" in local[2] and "kfp.dsl.executor_main" not in local[2]
+    assert not any("pip install" in part for part in local)
+    other = ["sh", "-ec", "echo hello"]
+    assert local_run.local_step_command(other) == other
+
+
+def test_a_local_step_leaves_out_only_feasts_mlflow_plugin_and_runs_kfps_executor():
+    from importlib.metadata import entry_points
+
+    from jukebox import local_step
+
+    everyone = entry_points(group=local_step.MLFLOW_HEADER_PLUGINS)
+    assert any(point.value.startswith("feast.") for point in everyone), "Feast registers an MLflow plugin"
+    kept = local_step.entry_points_without_feasts_mlflow_plugin(group=local_step.MLFLOW_HEADER_PLUGINS)
+    assert [point for point in everyone if not point.value.startswith("feast.")] == list(kept)
+    assert local_step.entry_points_without_feasts_mlflow_plugin(group="console_scripts") == entry_points(
+        group="console_scripts"
+    )
+    # MLflow's first request loads its plugins: without Feast's, Feast is not imported.
+    headers = "from mlflow.tracking.request_header.registry import resolve_request_headers; resolve_request_headers()"
+    patch = "import importlib.metadata as m; from jukebox import local_step as s; "
+    patch += "m.entry_points = s.entry_points_without_feasts_mlflow_plugin; "
+    for prelude, imports_feast in (("", True), (patch, False)):
+        script = f"{prelude}{headers}; import sys; print('feast' in sys.modules)"
+        answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert answer.stdout.strip() == str(imports_feast), answer.stderr
+    # Run as a step runs, it is kfp's executor that answers (here its usage error: no component given).
+    answer = subprocess.run([sys.executable, "-m", "jukebox.local_step", "--bogus"], capture_output=True, text=True)
+    assert answer.returncode == 2 and "executor_main" in answer.stderr and "--component_module_path" in answer.stderr
 
 
 def test_a_drift_from_the_pins_is_one_clear_sentence(monkeypatch):

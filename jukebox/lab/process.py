@@ -114,7 +114,7 @@ def stop_all(home: Path, names: list[str], grace: float = 10.0) -> list[str]:
     """Stop the services ``names`` together; return those that were running, in the order given.
 
     Each process group gets SIGTERM, and what still runs after ``grace`` seconds SIGKILL. The
-    services wait out their grace side by side: one at a time, a lab of 16 participants' S3 servers
+    services wait out their grace side by side: one at a time, a lab of 24 participants' S3 servers
     (SeaweedFS takes its whole grace) would take minutes to stop.
     """
     pids = {name: pid for name in names if (pid := running_pid(home, name)) is not None}

@@ -26,7 +26,7 @@ FEATURE_SERVICE = "serving_fs"
 ENTITY_ID = "spotify_id"
 DESCRIPTIONS = {  # what `status` says of each
     "model-server": "{model} with alias test, from MLflow",
-    "transformer": "song id → Feast project {user}_music → model",
+    "transformer": "song id → the outer loop's Feast (project music) → model",
     "jukebox-ui": "search a song: its countries",
 }
 SERVED_NAME = "jukebox"  # the name in the v2 URLs, as on the cluster: /v2/models/jukebox/infer

@@ -36,13 +36,13 @@ PORT_OFFSETS = {
 DEFAULT_USER = "user1"
 REGION = "us-east-1"
 # Each participant has an S3 server of their own, as on the cluster (a MinIO in each namespace):
-# the first participant's uses the ``s3*`` ports above; participant n (n = 1…15) uses
-# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 250.
+# the first participant's uses the ``s3*`` ports above; participant n (n = 1…23) uses
+# ``s3@<user>``, ``s3-master@<user>``, … at base + 20 + 10·n + 0…7, inside the lab's block of 400.
 S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
-# Their serving ports (``model-server@<user>``, …) are at base + 200 + 3·(n-1) + 0…2.
+# Their serving ports (``model-server@<user>``, …) are at base + 300 + 3·(n-1) + 0…2.
 SERVING_PORT_NAMES = ["model-server", "transformer", "jukebox-ui"]
-MAX_USERS = 16
-PORT_BLOCK = 250
+MAX_USERS = 24
+PORT_BLOCK = 400
 USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a Feast project name allows no "-"
 
 
@@ -128,7 +128,7 @@ def participant_ports(settings: LabSettings, base: int) -> None:
         for offset, name in enumerate(settings.s3_port_names(user)):
             settings.ports.setdefault(name, base + 20 + 10 * number + offset)
         for offset, name in enumerate(settings.serving_port_names(user)):
-            settings.ports.setdefault(name, base + 200 + 3 * (number - 1) + offset)
+            settings.ports.setdefault(name, base + 300 + 3 * (number - 1) + offset)
 
 
 def load(home: Path | None = None) -> LabSettings | None:
@@ -157,7 +157,7 @@ def create_or_update(port_overrides: dict[str, int], users: list[str] | None, ho
         if not USER_NAME.fullmatch(user):
             raise ValueError(
                 f"{user!r} cannot be a participant's name: use lower-case letters, digits and _ "
-                "(it names their repos, their S3 and their Feast project <name>_music)."
+                "(it names their repos, their S3 and their inner-loop Feast project <name>_music)."
             )
         if user not in settings.users:
             if len(settings.users) == MAX_USERS:

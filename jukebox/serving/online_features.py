@@ -75,7 +75,7 @@ def check_complete(ids: list[str], values: dict[str, list], features: list[str],
         ids: the songs asked for.
         values: each feature's values, one per song, ``None`` where the store has none.
         features: the features the model needs.
-        where: which store, for the message (``project user1_music``).
+        where: which store, for the message (``project music``).
     """
     unknown = [song for row, song in enumerate(ids) if all(values[name][row] is None for name in features)]
     if unknown:
