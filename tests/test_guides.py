@@ -75,6 +75,7 @@ PLACEHOLDERS = {
     "run-id": "the id of a pipeline run",
     "version": "a model version",
     "image": "a container image",
+    "registry": "a container registry and its namespace, where an image is pushed",
     # the workshop's own spelling, in the files it shows (its mlops-gitops configurations)
     "USER_NAME": "the participant's user name, as the workshop's pages write it",
     "CLUSTER_DOMAIN": "the cluster's apps domain, as the workshop's pages write it",

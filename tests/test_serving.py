@@ -108,6 +108,20 @@ def model_folder(prepared, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def model_car(prepared, tmp_path_factory):
+    """What the workshop's model car mounts: a CT run's model volume copied to ``/mnt/models/1/``."""
+    folder = tmp_path_factory.mktemp("modelcar") / "1"
+    (folder / "artifacts").mkdir(parents=True)
+    for name, artifact in (
+        ("jukebox.onnx", "onnx_model"),
+        ("artifacts/scaler.pkl", "scaler"),
+        ("artifacts/label_encoder.pkl", "label_encoder"),
+    ):
+        (folder / name).write_bytes(open(prepared[artifact].path, "rb").read())
+    return folder
+
+
+@pytest.fixture(scope="session")
 def registry(prepared, tmp_path_factory) -> Registry:
     """A registry whose version 1 has the alias ``test``, as after CT deployed it."""
     registry = Registry(tmp_path_factory.mktemp("registry"))
@@ -392,6 +406,31 @@ def test_the_transformer_reads_through_a_feast_feature_server(feature_repo, mode
                 f"No song {LIVE_FOREVER} in the feature store (feature server"
             )
     assert "Unclosed" not in front.output(), "the transformer closes its connections when it stops"
+
+
+@pytest.mark.slow
+def test_the_model_cars_layout_is_served_as_the_workshops_deployment_mounts_it(
+    feature_repo, model_car, prepared, songs, tmp_path
+):
+    folder = ["--model_dir", str(model_car), "--model_version", "3d409d9"]
+    with Server.serving("predictor", folder, clean_environment(), tmp_path / "p.log") as model_server:
+        arguments = ["--predictor_host", f"127.0.0.1:{model_server.port}", *folder]
+        with Server.serving("transformer", arguments, store_environment(feature_repo), tmp_path / "t.log") as front:
+            model_server.ready(), front.ready()
+            status, answer = front.infer(ids_request(*songs))
+            assert status == 200, answer
+            assert_answers(answer, by_hand(feature_repo, prepared, songs), version="3d409d9")
+
+
+def test_a_folder_without_a_model_says_which_files_it_looks_for(tmp_path):
+    from jukebox.serving.errors import NotFound
+    from jukebox.serving.served_model import FolderSource
+
+    source = FolderSource(tmp_path / "1", "3d409d9")
+    assert source.current_version() is None
+    assert source.waiting_for() == f"{tmp_path / '1' / 'model.onnx'} or {tmp_path / '1' / 'jukebox.onnx'} to exist"
+    with pytest.raises(NotFound, match=r"^No model in .*: it holds neither model.onnx nor jukebox.onnx\.$"):
+        source.load("3d409d9")
 
 
 # ---- versions change: a new model, a feature left out, a server started before any model -----------

@@ -12,8 +12,15 @@ from jukebox.serving import transformer
 
 CHAPTER = "7-feature_store"
 
-MANIFEST = REPO_ROOT / "7-feature_store" / "serving" / "jukebox-inference-service.yaml"
-PLACEHOLDERS = {"<version>", "<namespace>", "<image>"}
+SERVING = REPO_ROOT / "7-feature_store" / "serving"
+MANIFESTS = {  # a version from the workbench (in s3://models), one that CT deployed (its model car)
+    "s3": SERVING / "jukebox-inference-service.yaml",
+    "modelcar": SERVING / "jukebox-inference-service-modelcar.yaml",
+}
+PLACEHOLDERS = {
+    "s3": {"<version>", "<namespace>", "<image>"},
+    "modelcar": {"<version>", "<namespace>", "<image>", "<registry>"},
+}
 
 
 def build(data, kind: str):
@@ -39,51 +46,77 @@ def build(data, kind: str):
     return model(**{fields[key]: build(value, model.openapi_types[fields[key]]) for key, value in data.items()})
 
 
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    return yaml.safe_load(MANIFEST.read_text())
+@pytest.fixture(params=sorted(MANIFESTS))
+def layout(request) -> str:
+    return request.param
 
 
-def test_it_is_a_valid_inference_service_named_jukebox(manifest):
+def load(layout: str) -> dict:
+    return yaml.safe_load(MANIFESTS[layout].read_text())
+
+
+def transformer_container(manifest: dict) -> dict:
+    """The container that runs the kit's transformer: KServe's transformer, or the one beside the model server."""
+    spec = manifest["spec"]
+    containers = spec["transformer"]["containers"] if "transformer" in spec else spec["predictor"]["containers"][1:]
+    (container,) = containers
+    return container
+
+
+def test_it_is_a_valid_inference_service_named_jukebox(layout):
+    manifest = load(layout)
     service = build(manifest, "V1beta1InferenceService")
     assert (service.api_version, service.kind, service.metadata.name) == (
         "serving.kserve.io/v1beta1",
         "InferenceService",
         "jukebox",
     )
-    model = service.spec.predictor.model
-    assert model.model_format.name == "onnx"
-    assert model.storage_uri == "s3://models/jukebox/<version>/", "where register_in_kubeflow uploads a version"
-    assert model.storage.key == "aws-connection-models"
-    (container,) = service.spec.transformer.containers
-    assert container.command == ["python", "-m", "jukebox.serving.transformer"]
-    assert {item.name: item.value for item in container.env} == {"STORAGE_URI": model.storage_uri}
+    container = transformer_container(manifest)
+    assert container["command"] == ["python", "-m", "jukebox.serving.transformer"]
+    if layout == "s3":
+        model = service.spec.predictor.model
+        assert model.model_format.name == "onnx"
+        assert model.storage_uri == "s3://models/jukebox/<version>/", "where register_in_kubeflow uploads a version"
+        assert model.storage.key == "aws-connection-models"
+        assert {item["name"]: item["value"] for item in container["env"]} == {"STORAGE_URI": model.storage_uri}
+    else:  # as the workshop's music-transformer-with-feast: the model server and the transformer in one pod
+        server, transformer_part = service.spec.predictor.containers
+        assert (server.name, transformer_part.name) == ("kserve-container", "transformer-container")
+        assert "openvino-model-server" in server.image
+        assert {item.name: item.value for item in server.env} == {"STORAGE_URI": "oci://<registry>/jukebox:<version>"}
+        assert "--model_path=/mnt/models" in server.args and "--model_name=jukebox" in server.args
 
 
-def test_the_transformer_takes_its_arguments(manifest):
-    (container,) = manifest["spec"]["transformer"]["containers"]
-    options = transformer.arguments(container["args"])
+def test_the_transformer_takes_its_arguments(layout):
+    manifest = load(layout)
+    options = transformer.arguments(transformer_container(manifest)["args"])
     assert options.host == "0.0.0.0", "in a pod, the transformer listens on every address"
     assert options.model_name == "jukebox" and options.http_port == 8080
     assert options.feature_service == "serving_fs" and options.entity_id_name == "spotify_id"
     assert options.feature_server_url == "http://feature-server-service.<namespace>.svc.cluster.local:6566"
-    assert (options.model_dir, options.model_version) == ("/mnt/models", "<version>")
-    assert options.predictor_protocol == "v2" and options.predictor_host.startswith("jukebox-predictor.")
+    assert options.predictor_protocol == "v2" and options.model_version == "<version>"
+    if layout == "s3":
+        assert options.model_dir == "/mnt/models" and options.predictor_host.startswith("jukebox-predictor.")
+    else:  # the model car's /mnt/models/1/ (jukebox.onnx, artifacts/), the model server beside it
+        (server, _) = manifest["spec"]["predictor"]["containers"]
+        assert options.model_dir == "/mnt/models/1"
+        assert options.predictor_host == "localhost:8085" and "--rest_port=8085" in server["args"]
 
 
-def test_secrets_are_named_never_written(manifest):
-    text = MANIFEST.read_text()
-    (container,) = manifest["spec"]["transformer"]["containers"]
-    assert container["envFrom"] == [{"secretRef": {"name": "aws-connection-models"}}]
+def test_secrets_are_named_never_written(layout):
+    text = MANIFESTS[layout].read_text()
+    container = transformer_container(load(layout))
+    expected = [{"secretRef": {"name": "aws-connection-models"}}] if layout == "s3" else None
+    assert container.get("envFrom") == expected, "the model car needs no S3 credentials"
     settings = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(r"(?i)(password|secret_access_key|access_key_id|token)\s*[:=]", settings)
     assert not re.search(r"https?://[^/\s]*@", settings), "no credentials in a URL"
 
 
-def test_the_comment_says_how_to_apply_it_and_what_to_replace():
-    text = MANIFEST.read_text()
+def test_the_comment_says_how_to_apply_it_and_what_to_replace(layout):
+    text = MANIFESTS[layout].read_text()
     comment = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    assert "oc apply -f 7-feature_store/serving/jukebox-inference-service.yaml" in comment
-    assert set(re.findall(r"<[a-z]+>", text)) == PLACEHOLDERS
-    for placeholder in PLACEHOLDERS:
+    assert f"oc apply -f 7-feature_store/serving/{MANIFESTS[layout].name}" in comment
+    assert set(re.findall(r"<[a-z]+>", text)) == PLACEHOLDERS[layout]
+    for placeholder in PLACEHOLDERS[layout]:
         assert re.search(rf"^#\s+{placeholder}\s", comment, flags=re.MULTILINE), f"{placeholder} is explained"

@@ -10,9 +10,11 @@ Two sources of versions, with the same two questions (which version to serve now
 - ``RegistrySource``, the local lab: the MLflow Model Registry (``MLFLOW_TRACKING_URI``). The
   version to serve is the one with an alias (``test``, set when CT deploys a model); any
   registered version can be loaded by its number.
-- ``FolderSource``, the cluster: one folder holding the three files. KServe's storage initializer
-  copies ``s3://models/jukebox/<version>/`` (what the training pipeline uploads) to
-  ``/mnt/models``; the folder holds that one version only.
+- ``FolderSource``, the cluster: one folder holding one version's three files, in either of the
+  two layouts training writes (``LAYOUTS``). From the workbench (``prod_flag`` false) a version
+  goes to ``s3://models/jukebox/<version>/``, which KServe's storage initializer copies to
+  ``/mnt/models``. A CT run (``prod_flag`` true) writes the model volume that the workshop's model
+  car copies to ``/mnt/models/1/``: ``jukebox.onnx`` with the other two under ``artifacts/``.
 """
 
 import pickle
@@ -68,20 +70,39 @@ class ServedModel:
         return dict(zip(self.outputs, self.session.run(self.outputs, columns), strict=True))
 
 
+LAYOUTS = (  # a version's model, scaler and label encoder, as a folder holds them
+    ("model.onnx", "scaler.pkl", "label_encoder.pkl"),  # s3://models/jukebox/<version>/ (the workbench's)
+    ("jukebox.onnx", "artifacts/scaler.pkl", "artifacts/label_encoder.pkl"),  # the model car's /mnt/models/1/ (CT's)
+)
+
+
+def version_files(folder: Path) -> tuple[Path, Path, Path] | None:
+    """The model, scaler and label encoder of the version in ``folder``, in the first layout whose model is there."""
+    for layout in LAYOUTS:
+        files = tuple(folder / name for name in layout)
+        if files[0].is_file():
+            return files
+    return None
+
+
 def load_folder(folder: Path, version: str) -> ServedModel:
-    """Read one version from a folder with ``model.onnx``, ``scaler.pkl`` and ``label_encoder.pkl``.
+    """Read one version from a folder in one of the ``LAYOUTS``.
 
     Args:
         folder: the folder.
         version: the version's name, as the servers report it.
     """
+    files = version_files(folder)
+    if files is None:
+        raise NotFound(f"No model in {folder}: it holds neither model.onnx nor jukebox.onnx.")
+    model_file, scaler_file, encoder_file = files
     options = ort.SessionOptions()
     # One thread per inference: the model is tiny, and on a small machine the requests are the parallelism.
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    with open(folder / "scaler.pkl", "rb") as file:
+    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    with open(scaler_file, "rb") as file:
         scaler = pickle.load(file)
-    with open(folder / "label_encoder.pkl", "rb") as file:
+    with open(encoder_file, "rb") as file:
         countries = [str(country) for country in pickle.load(file).classes_]
     features = [item.name for item in session.get_inputs()]
     if sorted(features) != sorted(scaler.feature_names_in_):
@@ -100,10 +121,10 @@ def load_folder(folder: Path, version: str) -> ServedModel:
 
 
 class FolderSource:
-    """One version, in one folder (the cluster's ``/mnt/models``).
+    """One version, in one folder (the cluster's ``/mnt/models``, or the model car's ``/mnt/models/1``).
 
     Args:
-        folder: the folder with the three files.
+        folder: the folder with the three files, in one of the ``LAYOUTS``.
         version: the version's name; by default the folder's name (``/models/jukebox/<version>``).
     """
 
@@ -114,10 +135,10 @@ class FolderSource:
 
     def current_version(self) -> str | None:
         """The folder's version, once its model is there (the storage initializer may still be copying)."""
-        return self.version if (self.folder / "model.onnx").is_file() else None
+        return self.version if version_files(self.folder) else None
 
     def waiting_for(self) -> str:
-        return f"{self.folder / 'model.onnx'} to exist"
+        return f"{self.folder / 'model.onnx'} or {self.folder / 'jukebox.onnx'} to exist"
 
     def load(self, version: str) -> ServedModel:
         if version != self.version:

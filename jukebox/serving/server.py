@@ -46,7 +46,9 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--access_log", action="store_true", help="log one line per request (and per refusal)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--registered_model", help="serve this model of the MLflow registry (MLFLOW_TRACKING_URI)")
-    source.add_argument("--model_dir", help="serve the folder's model.onnx, scaler.pkl and label_encoder.pkl")
+    source.add_argument(
+        "--model_dir", help="serve the version in this folder: model.onnx and its .pkl files, or the model car's layout"
+    )
     parser.add_argument("--alias", default="test", help="with --registered_model: serve the version with this alias")
     parser.add_argument("--model_version", help="with --model_dir: the version's name (default: the folder's name)")
     return parser
