@@ -83,6 +83,24 @@ def steps_run_here():
         subprocess_task_handler.run_local_subprocess = original
 
 
+ENVIRONMENT_PLUGINS = "jukebox.local_run.environment"  # entry points: () -> variables, or None
+
+
+def lab_environment() -> dict[str, str] | None:
+    """The variables of a lab that is up here, from the entry points of ``ENVIRONMENT_PLUGINS``.
+
+    The kit's ``pyproject.toml`` names the local lab's ``running_lab_environment`` there: a run
+    started outside the lab's workbench (a terminal, a script) still finds the lab. Through an entry
+    point, this module (below the lab) does not import the lab.
+    """
+    from importlib.metadata import entry_points
+
+    for plugin in entry_points(group=ENVIRONMENT_PLUGINS):
+        if found := plugin.load()():
+            return found
+    return None
+
+
 def local_environment() -> dict[str, str]:
     """Where a local run registers models (and a CT run puts its model files) when no lab is configured."""
     mlflow_home = lab_home() / "mlflow"
@@ -113,11 +131,9 @@ def run(pipeline_func: Callable, arguments: dict, verbose: bool = False) -> Loca
     """
     from kfp import local
 
-    from jukebox.lab.environment import running_lab_environment
-
     pins.check_environment()  # once per run, instead of a pip check in every step
     # Variables already set win; then the lab's, when it is up; else a registry file in the lab folder.
-    defaults = running_lab_environment() or ({} if "MLFLOW_TRACKING_URI" in os.environ else local_environment())
+    defaults = lab_environment() or ({} if "MLFLOW_TRACKING_URI" in os.environ else local_environment())
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(lab_home() / "pipeline-root"))

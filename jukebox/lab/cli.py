@@ -10,12 +10,15 @@ env [--user NAME]                    shell exports: the cluster secrets' names, 
 reset [--yes]                        wipe the lab's state (after confirmation)
 runs [list | log RUN [--full] | wait COMMIT | start NAME | cancel [--user U]]  CT and scheduled runs
 schedules [list | create NAME --script PATH --every 1d [--param K=V]… | delete NAME]
-progress [--user NAME | --all]       each step of the course: done, not yet or failed (and why)
-checkpoint STEP [--user NAME]        do the steps before STEP that are not done (edits as commits)
+
+Installed packages add commands of their own through the entry-point group ``jukebox.lab.commands``
+(``COMMAND_PLUGINS``): the kit's course adds ``progress`` and ``checkpoint`` that way, so the lab
+needs to know nothing of the course.
 """
 
 import argparse
 import functools
+import importlib.metadata
 import json
 import shlex
 import shutil
@@ -32,7 +35,6 @@ from jukebox.lab import (
     environment,
     feast_database,
     process,
-    progress,
     runs,
     schedules,
     services,
@@ -41,12 +43,14 @@ from jukebox.lab import (
     workbench,
 )
 
+COMMAND_PLUGINS = "jukebox.lab.commands"  # entry points: functions that add subcommands to ``parser()``
+
 
 class LabError(Exception):
     """A problem the user can fix; printed as one sentence, exit status 1."""
 
 
-def _settings() -> settings.LabSettings:
+def lab_settings() -> settings.LabSettings:
     lab = settings.load()
     if lab is None:
         raise LabError("The lab has never been started here: run `python -m jukebox.lab up` first.")
@@ -89,12 +93,17 @@ def _core(lab: settings.LabSettings) -> list[services.Service]:
     return [service for service in services.services(lab) if not service.on_demand]
 
 
+def start_core(lab: settings.LabSettings) -> bool:
+    """Start the lab's services that run all the time (not the on-demand ones), as ``up`` does."""
+    return _start(lab, _core(lab))
+
+
 def up(options) -> None:
     try:
         lab = settings.create_or_update(settings.parse_port_overrides(options.port), options.user)
     except ValueError as error:
         raise LabError(str(error)) from None
-    if _start(lab, _core(lab)):
+    if start_core(lab):
         print("The lab is up.")
     else:
         print("The lab was already up: nothing started.")
@@ -115,7 +124,7 @@ def jupyter(options) -> None:
         if running and folder != workbench.root(lab):
             raise LabError(f"JupyterLab already runs on {workbench.root(lab)}: `down` first to open another folder.")
         workbench.set_root(lab, folder)
-    _start(lab, _core(lab))
+    start_core(lab)
     (service,) = [service for service in services.services(lab) if service.name == "jupyter"]
     if not _start(lab, [service]):
         print(f"JupyterLab was already running on {workbench.root(lab)}.")
@@ -126,7 +135,7 @@ def jupyter(options) -> None:
 def feast_ui_command(options) -> None:
     """Start the Feast UI (and the lab first, when it is down); print where to open it."""
     lab = settings.create_or_update({}, None)
-    _start(lab, _core(lab))
+    start_core(lab)
     (service,) = [service for service in services.services(lab) if service.name == "feast-ui"]
     if not _start(lab, [service]):
         print("The Feast UI was already running.")
@@ -141,7 +150,7 @@ def serve(options) -> None:
         raise LabError(f"No user {user} in the lab: add one with `up --user {user}`.")
     if not feast_database.declared(lab, user):
         raise LabError(feast_database.NOT_DECLARED)  # the transformer reads the outer loop's Feast
-    _start(lab, _core(lab))
+    start_core(lab)
     _start(lab, services.serving_services(lab, user))
     model = lab.model_name(user)
     version = serving.served_version(lab, user)
@@ -153,7 +162,7 @@ def serve(options) -> None:
 
 
 def down(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     names = [service.name for service in reversed(services.services(lab))]
     for name in process.stop_all(lab.home, names):
         print(f"Stopped {name}.")
@@ -161,7 +170,7 @@ def down(options) -> None:
 
 
 def status(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     print(f"{'service':<11} {'url':<27} {'state':<10} {'health':<8} folder")
     for service in services.services(lab):
         pid = process.running_pid(lab.home, service.name)
@@ -188,7 +197,7 @@ def _what(lab: settings.LabSettings, service: services.Service, pid: int | None)
 
 
 def env(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     if options.user and options.user not in lab.users:
         raise LabError(f"No user {options.user} in the lab: add one with `up --user {options.user}`.")
     for name, value in environment.lab_environment(lab, options.user).items():
@@ -196,7 +205,7 @@ def env(options) -> None:
 
 
 def reset(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     if any(process.running_pid(lab.home, service.name) for service in services.services(lab)):
         raise LabError("The lab is running: run `down` before `reset`.")
     if not options.yes:
@@ -233,7 +242,7 @@ def _post(url: str, payload: dict) -> dict:
 
 
 def runs_command(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     if options.action == "log":
         path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
         text = path.read_text() if path.exists() else "(no output yet)"
@@ -286,7 +295,7 @@ def runs_command(options) -> None:
 
 
 def schedules_command(options) -> None:
-    lab = _settings()
+    lab = lab_settings()
     try:
         if options.action == "create":
             parameters = _parameters(options.param)
@@ -310,31 +319,7 @@ def schedules_command(options) -> None:
         raise LabError(str(error)) from None
 
 
-def progress_command(options) -> None:
-    lab = _settings()
-    if process.running_pid(lab.home, "controller") is None:
-        raise LabError("The lab is down, and progress reads it: run `python -m jukebox.lab up` first.")
-    if options.all:
-        print("\n".join(progress.table(lab)))
-        return
-    print("\n".join(progress.report(lab, _participant(lab, options.user))))
-
-
-def checkpoint_command(options) -> None:
-    """Bring a participant's repos (and what the runs make of them) to the state before a step."""
-    from jukebox.course.participant import Participant
-    from jukebox.workshop import do_steps
-
-    lab = _settings()
-    user = _participant(lab, options.user)
-    todo = progress.steps_before(options.step)
-    _start(lab, _core(lab))
-    if not do_steps(Participant(lab, user), todo):
-        raise SystemExit(1)
-    print(f"{user} is at step {len(todo) + 1} ({options.step}): your turn. `progress` shows where you stand.")
-
-
-def _participant(lab: settings.LabSettings, user: str | None) -> str:
+def participant_name(lab: settings.LabSettings, user: str | None) -> str:
     user = user or lab.default_user
     if user not in lab.users:
         raise LabError(f"No participant {user} in this lab: the participants are {', '.join(lab.users)}.")
@@ -382,15 +367,8 @@ def parser() -> argparse.ArgumentParser:
     schedules_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     schedules_parser.add_argument("--user")
     schedules_parser.set_defaults(run=schedules_command)
-    progress_parser = commands.add_parser("progress", help="each step of the course: done or not")
-    whose = progress_parser.add_mutually_exclusive_group()
-    whose.add_argument("--user", help="the participant (default: user1)")
-    whose.add_argument("--all", action="store_true", help="every participant, one line each")
-    progress_parser.set_defaults(run=progress_command)
-    checkpoint_parser = commands.add_parser("checkpoint", help="do the steps before STEP that are not done")
-    checkpoint_parser.add_argument("step", help="a step's name, as `progress` shows it")
-    checkpoint_parser.add_argument("--user", help="the participant (default: user1)")
-    checkpoint_parser.set_defaults(run=checkpoint_command)
+    for plugin in importlib.metadata.entry_points(group=COMMAND_PLUGINS):
+        plugin.load()(commands)
     return main
 
 
