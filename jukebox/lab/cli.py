@@ -77,6 +77,8 @@ def _start(lab: settings.LabSettings, wanted: list[services.Service]) -> bool:
         pids = {}
         for service in group:
             print(f"Starting {service.name}…", flush=True)
+            if service.prepare:
+                service.prepare()
             env = services.child_environment(lab, service)
             marker = service.marker or str(lab.home)
             pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=marker)
@@ -145,9 +147,7 @@ def feast_ui_command(options) -> None:
 def serve(options) -> None:
     """Start a participant's model server, transformer and Jukebox page (and the lab first); print the page's URL."""
     lab = settings.create_or_update({}, None)  # gives participants added before this version their ports
-    user = options.user or lab.default_user
-    if user not in lab.users:
-        raise LabError(f"No user {user} in the lab: add one with `up --user {user}`.")
+    user = participant_name(lab, options.user)
     if not feast_database.declared(lab, user):
         raise LabError(feast_database.NOT_DECLARED)  # the transformer reads the outer loop's Feast
     start_core(lab)
@@ -198,9 +198,7 @@ def _what(lab: settings.LabSettings, service: services.Service, pid: int | None)
 
 def env(options) -> None:
     lab = lab_settings()
-    if options.user and options.user not in lab.users:
-        raise LabError(f"No user {options.user} in the lab: add one with `up --user {options.user}`.")
-    for name, value in environment.lab_environment(lab, options.user).items():
+    for name, value in environment.lab_environment(lab, participant_name(lab, options.user)).items():
         print(f"export {name}={shlex.quote(value)}")
 
 
@@ -253,7 +251,7 @@ def runs_command(options) -> None:
     if options.action == "start":
         parameters = _parameters(options.param)
         request = {"name": options.target, "script": str(Path(options.script).resolve()), "parameters": parameters}
-        request["user"] = options.user or lab.default_user
+        request["user"] = participant_name(lab, options.user)
         try:
             answer = _post(f"{lab.git_url}/api/runs", request)
         except urllib.error.HTTPError as error:
@@ -269,7 +267,8 @@ def runs_command(options) -> None:
         return
     if options.action == "cancel":
         try:
-            answer = _post(f"{lab.git_url}/api/runs/cancel", {"user": options.user})
+            user = participant_name(lab, options.user) if options.user else None
+            answer = _post(f"{lab.git_url}/api/runs/cancel", {"user": user})
         except urllib.error.URLError:
             raise LabError("The lab is not running: start it with `up`.") from None
         whose = f"{options.user}'s" if options.user else "every participant's"
@@ -299,7 +298,7 @@ def schedules_command(options) -> None:
     try:
         if options.action == "create":
             parameters = _parameters(options.param)
-            user = options.user or lab.default_user
+            user = participant_name(lab, options.user)
             schedule = schedules.create(lab.home, options.name, Path(options.script), options.every, parameters, user)
             print(
                 f"Created schedule {options.name}: {schedule['script']} every {options.every}, "
@@ -320,9 +319,13 @@ def schedules_command(options) -> None:
 
 
 def participant_name(lab: settings.LabSettings, user: str | None) -> str:
+    """``user`` (by default the first participant) if they are one of the lab's; else one sentence on what to do."""
     user = user or lab.default_user
     if user not in lab.users:
-        raise LabError(f"No participant {user} in this lab: the participants are {', '.join(lab.users)}.")
+        raise LabError(
+            f"No participant {user} in this lab: add them with `up --user {user}` "
+            f"(the participants are {', '.join(lab.users)})."
+        )
     return user
 
 

@@ -16,10 +16,8 @@ from jukebox.lab import environment, settings
 
 
 def folder(lab: settings.LabSettings) -> Path:
-    """Where the registry and the online store live (created here: SQLite does not create folders)."""
-    path = lab.home / "feast"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where the registry and the online store live (the UI's service creates it: SQLite does not)."""
+    return lab.home / "feast"
 
 
 def url(lab: settings.LabSettings) -> str:

@@ -95,14 +95,19 @@ def write_identities(path: Path, access_key: str, secret_key: str) -> None:
         json.dump(identities, file, indent=2)
 
 
+def make_state_dirs(state_dir: Path) -> None:
+    """Create the folders ``weed_command`` names (SeaweedFS does not create them)."""
+    for folder in (state_dir / "data", state_dir / "master"):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def weed_command(state_dir: Path, ports: S3Ports, identities_file: Path) -> list[str]:
     """The argv of ``weed server -s3``, listening on 127.0.0.1 only, with its data in ``state_dir``.
 
-    Keep the same ports for a given ``state_dir``: the master names its metadata folder after its port.
+    Keep the same ports for a given ``state_dir``: the master names its metadata folder after its
+    port. Building it writes nothing: ``make_state_dirs`` first, before the server starts.
     """
     data_dir, master_dir = state_dir / "data", state_dir / "master"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    master_dir.mkdir(parents=True, exist_ok=True)
     return [
         weed_executable(),
         "-logtostderr",  # logs go to our stdout/stderr (the supervisor's log file), not to files in /tmp

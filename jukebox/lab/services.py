@@ -22,6 +22,7 @@ class Service:
     state: str  # its folder under the lab home (or an absolute folder)
     on_demand: bool = False  # started by its own command, not by ``up``
     extra_environment: Callable[[dict[str, str]], dict[str, str]] | None = None
+    prepare: Callable[[], None] | None = None  # writes what it needs to start (folders, files), just before it starts
     marker: str | None = None  # a piece of its command line that tells it is the lab's (default: the lab's folder)
     user: str | None = None  # the participant it serves, for a participant's own service
 
@@ -44,11 +45,14 @@ def s3_ports(lab: settings.LabSettings, user: str | None = None) -> s3.S3Ports:
 def s3_service(lab: settings.LabSettings, user: str) -> Service:
     """``user``'s own S3 server: their buckets, their keys (``s3`` for the first participant, ``s3-<user>`` else)."""
     name = "s3" if user == lab.default_user else f"s3-{user}"
-    keys = settings.s3_keys(lab, user)
     identities = lab.home / f"{name}-identities.json"
-    s3.write_identities(identities, keys["access_key"], keys["secret_key"])
-    (lab.home / name).mkdir(parents=True, exist_ok=True)
     url, ports = lab.s3_url(user), s3_ports(lab, user)
+
+    def prepare() -> None:
+        keys = settings.s3_keys(lab, user)
+        s3.write_identities(identities, keys["access_key"], keys["secret_key"])
+        s3.make_state_dirs(lab.home / name)
+
     return Service(
         name,
         lab.s3_port_names(user),
@@ -56,6 +60,7 @@ def s3_service(lab: settings.LabSettings, user: str) -> Service:
         lambda: s3.s3_healthy(ports),
         url,
         name,
+        prepare=prepare,
     )
 
 
@@ -81,9 +86,11 @@ def serving_services(lab: settings.LabSettings, user: str) -> list[Service]:
 
 
 def services(lab: settings.LabSettings) -> list[Service]:
-    """In start order: each participant's S3 and the registry first, then the controller (it creates buckets)."""
+    """In start order: each participant's S3 and the registry first, then the controller (it creates buckets).
+
+    Listing them only reads: what a service needs on disk is written by its ``prepare``, when it starts.
+    """
     home = lab.home
-    (home / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
     return [
         *(s3_service(lab, user) for user in lab.users),
         Service(
@@ -108,6 +115,7 @@ def services(lab: settings.LabSettings) -> list[Service]:
             lambda: process.http_ok(lab.url("mlflow") + "/health"),
             lab.url("mlflow"),
             "mlflow",
+            prepare=lambda: (home / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True),
         ),
         Service(
             "controller",
@@ -116,6 +124,8 @@ def services(lab: settings.LabSettings) -> list[Service]:
             lambda: process.http_ok(lab.url("git") + "/health"),
             lab.git_url,
             "git, runs, schedules.json",
+            # the workbench's feature store lives in <lab>/feast/ (SQLite creates no folder)
+            prepare=lambda: feast_ui.folder(lab).mkdir(parents=True, exist_ok=True),
         ),
         Service(
             "jupyter",
@@ -136,6 +146,7 @@ def services(lab: settings.LabSettings) -> list[Service]:
             "feast",  # the registry and the online store it shows
             on_demand=True,
             extra_environment=lambda env: feast_ui.environment_for(lab, env),
+            prepare=lambda: feast_ui.folder(lab).mkdir(parents=True, exist_ok=True),
         ),
         *(service for user in lab.users for service in serving_services(lab, user)),
     ]

@@ -91,6 +91,26 @@ def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, u
     assert stat.S_IMODE((lab.home / "credentials.json").stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["env"],
+        ["serve"],
+        ["progress"],
+        ["checkpoint", "buckets"],
+        ["runs", "start", "x", "--script", "x.py"],
+        ["runs", "cancel"],
+        ["schedules", "create", "x", "--script", "x.py"],
+    ],
+)
+def test_every_command_that_takes_a_participant_says_the_same_of_an_unknown_one(lab, command):
+    result = lab.cli(*command, "--user", "nobody", check=False)
+    assert result.returncode == 1, result.stdout
+    participants = ", ".join(lab.settings.users)
+    said = f"No participant nobody in this lab: add them with `up --user nobody` (the participants are {participants})."
+    assert result.stderr.strip() == f"Error: {said}"
+
+
 def test_a_taken_port_is_a_clear_error(lab, tmp_path):
     other = Lab(tmp_path / "other")
     other.env["JUKEBOX_LAB_PORT_BASE"] = str(lab.settings.ports["git"])

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from jukebox.lab.s3 import (
     S3Ports,
     ensure_buckets,
+    make_state_dirs,
     s3_client,
     s3_healthy,
     weed_command,
@@ -61,6 +62,7 @@ class Lab:
         self.process = None
 
     def start(self) -> None:
+        make_state_dirs(self.state_dir)
         command = weed_command(self.state_dir, self.ports, self.identities)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -126,7 +128,9 @@ def test_command_binds_loopback_and_sets_every_port(tmp_path):
     assert "-ip=127.0.0.1" in command and "-ip.bind=127.0.0.1" in command
     for port in ports.all_ports():
         assert sum(argument.endswith(f"={port}") for argument in command) == 1
-    assert (tmp_path / "state").is_dir()
+    assert not (tmp_path / "state").exists(), "building the command writes nothing"
+    make_state_dirs(tmp_path / "state")
+    assert (tmp_path / "state" / "data").is_dir() and (tmp_path / "state" / "master").is_dir()
 
 
 def test_buckets_are_created_once(lab):
