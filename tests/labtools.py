@@ -1,18 +1,16 @@
 """A local lab for tests: started in a temporary folder on free ports, driven through its CLI."""
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 
 from jukebox import chapter_edits
 from jukebox.course import workshop_edits
-from jukebox.lab import environment, feast_database, gitclient, gitops, runs, settings
+from jukebox.lab import controller_client, environment, feast_database, gitclient, gitops, runs, settings
 
 
 class Lab:
@@ -72,11 +70,7 @@ class Lab:
 
     def cancel_runs(self, user: str | None = None) -> list[str]:
         """Cancel the queued and running runs of ``user`` (of everyone by default), as `runs cancel` does."""
-        request = urllib.request.Request(
-            f"{self.settings.git_url}/api/runs/cancel", data=json.dumps({"user": user}).encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.load(answer)["cancelled"]
+        return controller_client.cancel_runs(self.settings, user)
 
     def ensure_buckets(self, *names: str, user: str = "user1") -> None:
         """The buckets ``names`` in ``user``'s S3 (created directly, as if declared in mlops-gitops)."""

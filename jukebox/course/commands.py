@@ -11,7 +11,7 @@ stays below the course.
 
 from jukebox.course import progress
 from jukebox.course.participant import Participant
-from jukebox.lab import cli, process
+from jukebox.lab import cli, process, services
 
 
 def progress_command(options) -> None:
@@ -31,7 +31,7 @@ def checkpoint_command(options) -> None:
     lab = cli.lab_settings()
     user = cli.participant_name(lab, options.user)
     todo = progress.steps_before(options.step)
-    cli.start_core(lab)
+    services.start_core(lab)
     if not do_steps(Participant(lab, user), todo):
         raise SystemExit(1)
     print(f"{user} is at step {len(todo) + 1} ({options.step}): your turn. `progress` shows where you stand.")

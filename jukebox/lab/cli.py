@@ -17,21 +17,18 @@ needs to know nothing of the course.
 """
 
 import argparse
-import functools
 import importlib.metadata
 import json
 import shlex
 import shutil
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 from jukebox import local_run
 from jukebox.lab import (
+    controller_client,
     environment,
     feast_database,
     process,
@@ -57,60 +54,17 @@ def lab_settings() -> settings.LabSettings:
     return lab
 
 
-def _start(lab: settings.LabSettings, wanted: list[services.Service]) -> bool:
-    """Start those of ``wanted`` that are not running (the controller last); return whether any started."""
-    started = time.monotonic()
-    todo = []
-    for service in wanted:
-        if process.running_pid(lab.home, service.name):
-            print(f"{service.name} is already running on {service.url}")
-            continue
-        for port_name in service.port_names:
-            port = lab.ports[port_name]
-            if not process.port_is_free(port):
-                raise LabError(
-                    f"Port {port} ({port_name}) is taken by another program: "
-                    f"choose another with `up --port {port_name}=N`."
-                )
-        todo.append(service)
-    for group in (todo[:-1], todo[-1:]) if todo and todo[-1].name == "controller" else (todo,):
-        pids = {}
-        for service in group:
-            print(f"Starting {service.name}…", flush=True)
-            if service.prepare:
-                service.prepare()
-            env = services.child_environment(lab, service)
-            marker = service.marker or str(lab.home)
-            pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=marker)
-        for service in group:
-            log = lab.home / "logs" / f"{service.name}.log"
-            running = functools.partial(process.alive, pids[service.name])
-            process.wait_until(service.healthy, 120, service.name, log, running)
-    if todo:
-        print(f"Started {', '.join(service.name for service in todo)} ({time.monotonic() - started:.1f} s).")
-    return bool(todo)
-
-
-def _core(lab: settings.LabSettings) -> list[services.Service]:
-    return [service for service in services.services(lab) if not service.on_demand]
-
-
-def start_core(lab: settings.LabSettings) -> bool:
-    """Start the lab's services that run all the time (not the on-demand ones), as ``up`` does."""
-    return _start(lab, _core(lab))
-
-
 def up(options) -> None:
     try:
         lab = settings.create_or_update(settings.parse_port_overrides(options.port), options.user)
     except ValueError as error:
         raise LabError(str(error)) from None
-    if start_core(lab):
+    if services.start_core(lab):
         print("The lab is up.")
     else:
         print("The lab was already up: nothing started.")
     if options.user:  # a controller that was already running learns of new participants
-        _post(f"{lab.git_url}/api/participants", {})
+        controller_client.reread_participants(lab)
     if not options.no_status:
         status(options)
 
@@ -126,9 +80,9 @@ def jupyter(options) -> None:
         if running and folder != workbench.root(lab):
             raise LabError(f"JupyterLab already runs on {workbench.root(lab)}: `down` first to open another folder.")
         workbench.set_root(lab, folder)
-    start_core(lab)
+    services.start_core(lab)
     (service,) = [service for service in services.services(lab) if service.name == "jupyter"]
-    if not _start(lab, [service]):
+    if not services.start(lab, [service]):
         print(f"JupyterLab was already running on {workbench.root(lab)}.")
     print(f"Open JupyterLab: {workbench.url(lab, with_token=True)}")
     print("Its kernels have the lab's variables (S3, git, MLflow); `down` stops it with the lab.")
@@ -137,9 +91,9 @@ def jupyter(options) -> None:
 def feast_ui_command(options) -> None:
     """Start the Feast UI (and the lab first, when it is down); print where to open it."""
     lab = settings.create_or_update({}, None)
-    start_core(lab)
+    services.start_core(lab)
     (service,) = [service for service in services.services(lab) if service.name == "feast-ui"]
-    if not _start(lab, [service]):
+    if not services.start(lab, [service]):
         print("The Feast UI was already running.")
     print(f"Open the Feast UI: {service.url} (project {lab.default_user}_music; `down` stops it with the lab).")
 
@@ -150,8 +104,8 @@ def serve(options) -> None:
     user = participant_name(lab, options.user)
     if not feast_database.declared(lab, user):
         raise LabError(feast_database.NOT_DECLARED)  # the transformer reads the outer loop's Feast
-    start_core(lab)
-    _start(lab, services.serving_services(lab, user))
+    services.start_core(lab)
+    services.start(lab, services.serving_services(lab, user))
     model = lab.model_name(user)
     version = serving.served_version(lab, user)
     if version:
@@ -231,59 +185,8 @@ def _parameters(items: list[str]) -> dict:
     return parameters
 
 
-def _post(url: str, payload: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def runs_command(options) -> None:
+def runs_list(options) -> None:
     lab = lab_settings()
-    if options.action == "log":
-        path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
-        text = path.read_text() if path.exists() else "(no output yet)"
-        print(text)
-        for pipeline_log in local_run.full_logs(text) if options.full else []:
-            print(f"\n── {pipeline_log} ──\n{pipeline_log.read_text(errors='replace')}")
-        return
-    if options.action == "start":
-        parameters = _parameters(options.param)
-        request = {"name": options.target, "script": str(Path(options.script).resolve()), "parameters": parameters}
-        request["user"] = participant_name(lab, options.user)
-        try:
-            answer = _post(f"{lab.git_url}/api/runs", request)
-        except urllib.error.HTTPError as error:
-            raise LabError(error.read().decode().strip()) from None
-        except urllib.error.URLError:
-            raise LabError("The lab is not running: start it with `up`.") from None
-        print(f"Started run {answer['run']} ({options.target}).")
-        if options.wait:
-            run = runs.wait_for(lab.home, answer["run"], options.timeout)
-            print(f"Run {run.id} {run.status}. {run.message}".strip())
-            if run.status != "succeeded":
-                raise SystemExit(1)
-        return
-    if options.action == "cancel":
-        try:
-            user = participant_name(lab, options.user) if options.user else None
-            answer = _post(f"{lab.git_url}/api/runs/cancel", {"user": user})
-        except urllib.error.URLError:
-            raise LabError("The lab is not running: start it with `up`.") from None
-        whose = f"{options.user}'s" if options.user else "every participant's"
-        cancelled = answer["cancelled"]
-        print(f"Cancelled {len(cancelled)} of {whose} queued or running runs: {' '.join(cancelled)}".strip())
-        return
-    if options.action == "wait":
-        try:
-            run = runs.wait_for_commit(lab.home, options.target, options.timeout)
-        except TimeoutError as error:
-            raise LabError(str(error)) from None
-        print(json.dumps(asdict(run), indent=2))
-        if run.status != "succeeded":
-            raise SystemExit(1)
-        return
     print(f"{'run':<15} {'user':<8} {'what':<34} {'status':<10} {'started':<20} {'seconds':>7}  message")
     for run in runs.load_all(lab.home):
         seconds = f"{run.duration:.0f}" if run.duration is not None else "-"
@@ -293,29 +196,79 @@ def runs_command(options) -> None:
         )
 
 
-def schedules_command(options) -> None:
+def runs_log(options) -> None:
+    lab = lab_settings()
+    path = runs.log_path(lab.home, runs.find(lab.home, options.target).id)
+    text = path.read_text() if path.exists() else "(no output yet)"
+    print(text)
+    for pipeline_log in local_run.full_logs(text) if options.full else []:
+        print(f"\n── {pipeline_log} ──\n{pipeline_log.read_text(errors='replace')}")
+
+
+def runs_wait(options) -> None:
     lab = lab_settings()
     try:
-        if options.action == "create":
-            parameters = _parameters(options.param)
-            user = participant_name(lab, options.user)
-            schedule = schedules.create(lab.home, options.name, Path(options.script), options.every, parameters, user)
-            print(
-                f"Created schedule {options.name}: {schedule['script']} every {options.every}, "
-                f"first run at {_when(schedule['next_run'])}."
-            )
-        elif options.action == "delete":
-            schedules.delete(lab.home, options.name)
-            print(f"Deleted schedule {options.name}.")
-        else:
-            print(f"{'schedule':<32} {'every':<6} {'next run':<20} script and parameters")
-            for name, schedule in schedules.load(lab.home).items():
-                print(
-                    f"{name:<32} {schedule['every']:<6} {_when(schedule['next_run']):<20} "
-                    f"{schedule['script']} {json.dumps(schedule['parameters'])}"
-                )
+        run = runs.wait_for_commit(lab.home, options.target, options.timeout)
+    except TimeoutError as error:
+        raise LabError(str(error)) from None
+    print(json.dumps(asdict(run), indent=2))
+    if run.status != "succeeded":
+        raise SystemExit(1)
+
+
+def runs_start(options) -> None:
+    lab = lab_settings()
+    user = participant_name(lab, options.user)
+    script = str(Path(options.script).resolve())
+    run_id = controller_client.start_run(lab, options.target, script, _parameters(options.param), user)
+    print(f"Started run {run_id} ({options.target}).")
+    if options.wait:
+        run = runs.wait_for(lab.home, run_id, options.timeout)
+        print(f"Run {run.id} {run.status}. {run.message}".strip())
+        if run.status != "succeeded":
+            raise SystemExit(1)
+
+
+def runs_cancel(options) -> None:
+    lab = lab_settings()
+    user = participant_name(lab, options.user) if options.user else None
+    cancelled = controller_client.cancel_runs(lab, user)
+    whose = f"{user}'s" if user else "every participant's"
+    print(f"Cancelled {len(cancelled)} of {whose} queued or running runs: {' '.join(cancelled)}".strip())
+
+
+def schedules_list(options) -> None:
+    lab = lab_settings()
+    print(f"{'schedule':<32} {'every':<6} {'next run':<20} script and parameters")
+    for name, schedule in schedules.load(lab.home).items():
+        print(
+            f"{name:<32} {schedule['every']:<6} {_when(schedule['next_run']):<20} "
+            f"{schedule['script']} {json.dumps(schedule['parameters'])}"
+        )
+
+
+def schedules_create(options) -> None:
+    lab = lab_settings()
+    user = participant_name(lab, options.user)
+    try:
+        schedule = schedules.create(
+            lab.home, options.name, Path(options.script), options.every, _parameters(options.param), user
+        )
     except ValueError as error:
         raise LabError(str(error)) from None
+    print(
+        f"Created schedule {options.name}: {schedule['script']} every {options.every}, "
+        f"first run at {_when(schedule['next_run'])}."
+    )
+
+
+def schedules_delete(options) -> None:
+    lab = lab_settings()
+    try:
+        schedules.delete(lab.home, options.name)
+    except ValueError as error:
+        raise LabError(str(error)) from None
+    print(f"Deleted schedule {options.name}.")
 
 
 def participant_name(lab: settings.LabSettings, user: str | None) -> str:
@@ -353,23 +306,42 @@ def parser() -> argparse.ArgumentParser:
     reset_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset_parser.set_defaults(run=reset)
     runs_parser = commands.add_parser("runs", help="CT and scheduled runs")
-    runs_parser.add_argument("action", nargs="?", choices=["list", "log", "wait", "start", "cancel"], default="list")
-    runs_parser.add_argument("target", nargs="?", help="a run id (log), a commit SHA (wait) or a run name (start)")
-    runs_parser.add_argument("--timeout", type=float, default=900.0)
-    runs_parser.add_argument("--script", help="start: the pipeline script to run")
-    runs_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    runs_parser.add_argument("--user")
-    runs_parser.add_argument("--wait", action="store_true", help="start: wait until the run has finished")
-    runs_parser.add_argument("--full", action="store_true", help="log: also print the pipelines' full logs")
-    runs_parser.set_defaults(run=runs_command)
+    runs_parser.set_defaults(run=runs_list)  # `runs` alone lists them
+    actions = runs_parser.add_subparsers(dest="action", metavar="{list,log,wait,start,cancel}")
+    actions.add_parser("list", help="every run: who, what, status, time").set_defaults(run=runs_list)
+    log_parser = actions.add_parser("log", help="a run's log")
+    log_parser.add_argument("target", metavar="RUN", help="a run id, e.g. ct-0001")
+    log_parser.add_argument("--full", action="store_true", help="also print the pipelines' full logs")
+    log_parser.set_defaults(run=runs_log)
+    wait_parser = actions.add_parser("wait", help="wait for the CT run of a commit")
+    wait_parser.add_argument("target", metavar="COMMIT", help="the commit's SHA (7 characters are enough)")
+    wait_parser.add_argument("--timeout", type=float, default=900.0)
+    wait_parser.set_defaults(run=runs_wait)
+    start_parser = actions.add_parser("start", help="an ad-hoc run of a pipeline script")
+    start_parser.add_argument("target", metavar="NAME", help="the run's name, as the workshop names it")
+    start_parser.add_argument("--script", required=True, help="the pipeline script to run")
+    start_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    start_parser.add_argument("--user", help="the participant (default: user1)")
+    start_parser.add_argument("--wait", action="store_true", help="wait until the run has finished")
+    start_parser.add_argument("--timeout", type=float, default=900.0)
+    start_parser.set_defaults(run=runs_start)
+    cancel_parser = actions.add_parser("cancel", help="cancel queued and running runs")
+    cancel_parser.add_argument("--user", help="only this participant's (default: everyone's)")
+    cancel_parser.set_defaults(run=runs_cancel)
     schedules_parser = commands.add_parser("schedules", help="periodic pipeline runs")
-    schedules_parser.add_argument("action", nargs="?", choices=["list", "create", "delete"], default="list")
-    schedules_parser.add_argument("name", nargs="?")
-    schedules_parser.add_argument("--script", help="the pipeline script to run")
-    schedules_parser.add_argument("--every", default="1d", help="interval: 1d, 12h, 30m, 45s")
-    schedules_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    schedules_parser.add_argument("--user")
-    schedules_parser.set_defaults(run=schedules_command)
+    schedules_parser.set_defaults(run=schedules_list)  # `schedules` alone lists them
+    actions = schedules_parser.add_subparsers(dest="action", metavar="{list,create,delete}")
+    actions.add_parser("list", help="every schedule and its next run").set_defaults(run=schedules_list)
+    create_parser = actions.add_parser("create", help="run a pipeline script periodically")
+    create_parser.add_argument("name", help="the schedule's name, as the workshop names it")
+    create_parser.add_argument("--script", required=True, help="the pipeline script to run")
+    create_parser.add_argument("--every", default="1d", help="interval: 1d, 12h, 30m, 45s")
+    create_parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    create_parser.add_argument("--user", help="the participant (default: user1)")
+    create_parser.set_defaults(run=schedules_create)
+    delete_parser = actions.add_parser("delete", help="stop a schedule")
+    delete_parser.add_argument("name", help="the schedule's name")
+    delete_parser.set_defaults(run=schedules_delete)
     for plugin in importlib.metadata.entry_points(group=COMMAND_PLUGINS):
         plugin.load()(commands)
     return main
@@ -377,15 +349,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     options = parser().parse_args(argv)
-    if options.command == "runs" and options.action in ("log", "wait", "start") and not options.target:
-        needed = {"log": "a run id", "wait": "a commit SHA", "start": "a run name"}[options.action]
-        parser().error(f"runs {options.action} needs {needed}.")
-    if options.command == "runs" and options.action == "start" and not options.script:
-        parser().error("runs start needs --script PATH.")
-    if options.command == "schedules" and options.action in ("create", "delete") and not options.name:
-        parser().error(f"schedules {options.action} needs a schedule name.")
-    if options.command == "schedules" and options.action == "create" and not options.script:
-        parser().error("schedules create needs --script PATH.")
     try:
         options.run(options)
     except (LabError, LookupError, RuntimeError, TimeoutError) as error:

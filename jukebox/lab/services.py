@@ -4,12 +4,18 @@
 each participant's serving (model server, transformer, Jukebox page) start on demand.
 """
 
+import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from jukebox.lab import environment, feast_ui, process, s3, serving, settings, workbench
+
+
+class ServiceError(RuntimeError):
+    """A service cannot start; the message says what to do, in one sentence."""
 
 
 @dataclass
@@ -159,3 +165,51 @@ def child_environment(lab: settings.LabSettings, service: Service | None = None)
     if service and service.extra_environment:
         env = service.extra_environment(env)
     return env
+
+
+def start(lab: settings.LabSettings, wanted: list[Service]) -> bool:
+    """Start those of ``wanted`` that are not running and wait until each is healthy; return whether any started.
+
+    Every port is checked free first. The services start side by side, the controller last (it
+    creates the participants' buckets in their S3), and each line says what starts.
+    """
+    started = time.monotonic()
+    todo = []
+    for service in wanted:
+        if process.running_pid(lab.home, service.name):
+            print(f"{service.name} is already running on {service.url}")
+            continue
+        for port_name in service.port_names:
+            port = lab.ports[port_name]
+            if not process.port_is_free(port):
+                raise ServiceError(
+                    f"Port {port} ({port_name}) is taken by another program: "
+                    f"choose another with `up --port {port_name}=N`."
+                )
+        todo.append(service)
+    for group in (todo[:-1], todo[-1:]) if todo and todo[-1].name == "controller" else (todo,):
+        pids = {}
+        for service in group:
+            print(f"Starting {service.name}…", flush=True)
+            if service.prepare:
+                service.prepare()
+            env = child_environment(lab, service)
+            marker = service.marker or str(lab.home)
+            pids[service.name] = process.start(lab.home, service.name, service.command, env, marker=marker)
+        for service in group:
+            log = lab.home / "logs" / f"{service.name}.log"
+            running = functools.partial(process.alive, pids[service.name])
+            process.wait_until(service.healthy, 120, service.name, log, running)
+    if todo:
+        print(f"Started {', '.join(service.name for service in todo)} ({time.monotonic() - started:.1f} s).")
+    return bool(todo)
+
+
+def core(lab: settings.LabSettings) -> list[Service]:
+    """The services that run all the time (``up`` starts them), not those started on demand."""
+    return [service for service in services(lab) if not service.on_demand]
+
+
+def start_core(lab: settings.LabSettings) -> bool:
+    """Start the lab's core services, as ``up`` does; return whether any started."""
+    return start(lab, core(lab))
