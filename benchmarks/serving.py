@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kfp import dsl
 
 from jukebox.data_contract import FEATURES
 from jukebox.data_server import serve_folder
@@ -39,7 +38,15 @@ from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
 
 sys.path[:0] = [str(REPO_ROOT / "3-prod_datascience"), str(REPO_ROOT / "tests")]
-from servingtools import USER, Server, environment, features_request, ids_request, make_feature_repo  # noqa: E402
+from servingtools import (  # noqa: E402
+    USER,
+    Server,
+    environment,
+    features_request,
+    ids_request,
+    make_feature_repo,
+    train_small_model,
+)
 
 SEED = 11
 CLIENTS = (1, 16)
@@ -47,39 +54,19 @@ CLIENTS = (1, 16)
 
 def train(folder: Path) -> Path:
     """The pipeline's steps on the small data; returns a folder with model.onnx, scaler.pkl, label_encoder.pkl."""
-    from data_preprocessing import preprocess_data
-    from fetch_data import fetch_data
-    from train_model import convert_to_onnx, train_model
-
     songs = pd.read_parquet(DATA_PREP / "small_song_properties.parquet")
     generate_rankings(songs, days=5).to_parquet(folder / "song_rankings.parquet", index=False)
     songs.to_parquet(folder / "song_properties.parquet", index=False)
-    a = {name: dsl.Dataset(uri=str(folder / name)) for name in ("dataset", "train", "val", "test")}
-    a.update({name: dsl.Model(uri=str(folder / name)) for name in ("scaler", "label_encoder", "model", "onnx")})
+    defaults = json.loads((REPO_ROOT / "3-prod_datascience" / "default_parameters.json").read_text())
     with serve_folder(folder) as url, contextlib.redirect_stdout(io.StringIO()):
-        fetch_data.func.python_func(
-            rankings_url=f"{url}/song_rankings.parquet",
-            properties_url=f"{url}/song_properties.parquet",
-            features=FEATURES,
-            dataset=a["dataset"],
-        )
-        preprocess_data.python_func(
-            dataset=a["dataset"],
-            train_data=a["train"],
-            val_data=a["val"],
-            test_data=a["test"],
-            scaler=a["scaler"],
-            label_encoder=a["label_encoder"],
-            default_features=FEATURES,
-        )
-        defaults = json.loads((REPO_ROOT / "3-prod_datascience" / "default_parameters.json").read_text())
-        train_model.python_func(
-            train_data=a["train"], val_data=a["val"], hyperparameters=defaults["hyperparameters"], model=a["model"]
-        )
-        convert_to_onnx.python_func(model=a["model"], label_encoder=a["label_encoder"], onnx_model=a["onnx"])
+        a = train_small_model(folder, defaults["hyperparameters"], data_url=url)
     model = folder / "model-v1"
     model.mkdir()
-    for name, artifact in (("model.onnx", "onnx"), ("scaler.pkl", "scaler"), ("label_encoder.pkl", "label_encoder")):
+    for name, artifact in (
+        ("model.onnx", "onnx_model"),
+        ("scaler.pkl", "scaler"),
+        ("label_encoder.pkl", "label_encoder"),
+    ):
         shutil.copy(a[artifact].path, model / name)
     return model
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kfp import dsl
 
-from jukebox.data_contract import FEATURES
 from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
@@ -59,38 +57,10 @@ def small_data_url(small_data) -> str:
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, small_data_url):
     """Run fetch → preprocess → train → ONNX once on small data; the tests read the artifacts."""
-    from data_preprocessing import preprocess_data
-    from fetch_data import fetch_data
-    from train_model import convert_to_onnx, train_model
+    from servingtools import train_small_model
 
-    folder = tmp_path_factory.mktemp("artifacts")
-    a = {name: make_artifact(dsl.Dataset, folder, name) for name in ("dataset", "train_data", "val_data", "test_data")}
-    a.update(
-        {name: make_artifact(dsl.Model, folder, name) for name in ("scaler", "label_encoder", "model", "onnx_model")}
-    )
-    fetch_data.func.python_func(
-        rankings_url=f"{small_data_url}/song_rankings.parquet",
-        properties_url=f"{small_data_url}/song_properties.parquet",
-        features=FEATURES,
-        dataset=a["dataset"],
-    )
-    preprocess_data.python_func(
-        dataset=a["dataset"],
-        train_data=a["train_data"],
-        val_data=a["val_data"],
-        test_data=a["test_data"],
-        scaler=a["scaler"],
-        label_encoder=a["label_encoder"],
-        default_features=FEATURES,
-    )
-    train_model.python_func(
-        train_data=a["train_data"],
-        val_data=a["val_data"],
-        hyperparameters={"hidden_layer_sizes": [32.0], "max_iter": 60.0, "random_state": 42.0},
-        model=a["model"],
-    )
-    convert_to_onnx.python_func(model=a["model"], label_encoder=a["label_encoder"], onnx_model=a["onnx_model"])
-    return a
+    hyperparameters = {"hidden_layer_sizes": [32.0], "max_iter": 60.0, "random_state": 42.0}
+    return train_small_model(tmp_path_factory.mktemp("artifacts"), hyperparameters, data_url=small_data_url)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Real parts for the serving tests: a Feast store in a folder, an MLflow registry, servers as processes.
 
+- ``train_small_model``: a model trained by the chapter's own steps, in this process, on small data.
 - ``make_feature_repo``: the kit's feature repo copied to a folder, its source pointed at a local
   parquet, a SQLite registry and online store (as the lab's), ``feast apply`` and ``materialize``.
 - ``Registry``: a SQLite MLflow registry where versions are registered by the pipeline's own step.
@@ -22,11 +23,53 @@ import httpx
 from conftest import make_artifact
 from kfp import dsl
 
+from jukebox.data_contract import FEATURES
 from jukebox.feature_store import FEATURE_REPO
 
 FEAST = str(Path(sys.executable).with_name("feast"))
 JSON = "application/json"
 USER = "user1"  # the store's project is user1_music, as in the lab
+
+ARTIFACTS = {
+    dsl.Dataset: ("dataset", "train_data", "val_data", "test_data"),
+    dsl.Model: ("scaler", "label_encoder", "model", "onnx_model"),
+}
+
+
+def train_small_model(folder: Path, hyperparameters: dict, data_url: str | None = None, dataset=None) -> dict:
+    """Fetch, preprocess, train and convert to ONNX with the chapter's own steps; the artifacts by name.
+
+    The steps' Python functions run in this process (no pipeline, no registry), so a test or a
+    benchmark has a real model in seconds. ``3-prod_datascience`` must be on ``sys.path``.
+
+    Args:
+        folder: where the artifacts' files go.
+        hyperparameters: the training's (``default_parameters.json``'s, or smaller for speed).
+        data_url: a URL that serves ``song_rankings.parquet`` and ``song_properties.parquet``.
+        dataset: a dataset fetched already (its metadata names the features): the fetch is skipped.
+    """
+    from data_preprocessing import preprocess_data
+    from fetch_data import fetch_data
+    from train_model import convert_to_onnx, train_model
+
+    a = {name: make_artifact(kind, folder, name) for kind, names in ARTIFACTS.items() for name in names}
+    if dataset is None:
+        fetch_data.func.python_func(
+            rankings_url=f"{data_url}/song_rankings.parquet",
+            properties_url=f"{data_url}/song_properties.parquet",
+            features=FEATURES,
+            dataset=a["dataset"],
+        )
+    else:
+        a["dataset"] = dataset
+    splits = {name: a[name] for name in ("train_data", "val_data", "test_data", "scaler", "label_encoder")}
+    preprocess_data.python_func(dataset=a["dataset"], default_features=FEATURES, **splits)
+    train_model.python_func(
+        train_data=a["train_data"], val_data=a["val_data"], hyperparameters=hyperparameters, model=a["model"]
+    )
+    convert_to_onnx.python_func(model=a["model"], label_encoder=a["label_encoder"], onnx_model=a["onnx_model"])
+    return a
+
 
 STORE_CONFIG = """project: ${username}_music
 provider: local

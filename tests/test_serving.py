@@ -31,6 +31,7 @@ from servingtools import (
     make_feature_repo,
     output,
     store_environment,
+    train_small_model,
     wait_until,
 )
 
@@ -65,32 +66,11 @@ def feature_repo(tmp_path_factory, small_data):
 @pytest.fixture(scope="session")
 def twelve(prepared, tmp_path_factory) -> dict:
     """A second model, trained as CT would after `loudness` left the feature service: 12 features."""
-    from data_preprocessing import preprocess_data
-    from train_model import convert_to_onnx, train_model
-
     folder = tmp_path_factory.mktemp("twelve")
-    dataset = make_artifact(dsl.Dataset, folder, "dataset", {"features": TWELVE})
+    dataset = make_artifact(dsl.Dataset, folder, "fetched", {"features": TWELVE})
     pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
-    a = {"dataset": dataset}
-    a.update({name: make_artifact(dsl.Dataset, folder, name) for name in ("train_data", "val_data", "test_data")})
-    a.update({name: make_artifact(dsl.Model, folder, name) for name in ("scaler", "label_encoder", "model", "onnx")})
-    preprocess_data.python_func(
-        dataset=dataset,
-        train_data=a["train_data"],
-        val_data=a["val_data"],
-        test_data=a["test_data"],
-        scaler=a["scaler"],
-        label_encoder=a["label_encoder"],
-        default_features=FEATURES,
-    )
-    train_model.python_func(
-        train_data=a["train_data"],
-        val_data=a["val_data"],
-        hyperparameters={"hidden_layer_sizes": [16.0], "max_iter": 30.0, "random_state": 7.0},
-        model=a["model"],
-    )
-    convert_to_onnx.python_func(model=a["model"], label_encoder=a["label_encoder"], onnx_model=a["onnx"])
-    return {**a, "onnx_model": a["onnx"]}
+    hyperparameters = {"hidden_layer_sizes": [16.0], "max_iter": 30.0, "random_state": 7.0}
+    return train_small_model(folder, hyperparameters, dataset=dataset)
 
 
 @pytest.fixture(scope="session")
