@@ -73,32 +73,27 @@ def twelve(prepared, tmp_path_factory) -> dict:
     return train_small_model(folder, hyperparameters, dataset=dataset)
 
 
+def version_folder(prepared: dict, folder, files: dict[str, str]):
+    """``folder`` with the prepared model's artifacts copied in, each under its name in ``files``."""
+    for name, artifact in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(open(prepared[artifact].path, "rb").read())
+    return folder
+
+
 @pytest.fixture(scope="session")
 def model_folder(prepared, tmp_path_factory):
     """The layout the cluster's storage initializer gives: the three files in one folder."""
-    folder = tmp_path_factory.mktemp("models") / "v1"
-    folder.mkdir()
-    for name, artifact in (
-        ("model.onnx", "onnx_model"),
-        ("scaler.pkl", "scaler"),
-        ("label_encoder.pkl", "label_encoder"),
-    ):
-        (folder / name).write_bytes(open(prepared[artifact].path, "rb").read())
-    return folder
+    files = {"model.onnx": "onnx_model", "scaler.pkl": "scaler", "label_encoder.pkl": "label_encoder"}
+    return version_folder(prepared, tmp_path_factory.mktemp("models") / "v1", files)
 
 
 @pytest.fixture(scope="session")
 def model_car(prepared, tmp_path_factory):
     """What the workshop's model car mounts: a CT run's model volume copied to ``/mnt/models/1/``."""
-    folder = tmp_path_factory.mktemp("modelcar") / "1"
-    (folder / "artifacts").mkdir(parents=True)
-    for name, artifact in (
-        ("jukebox.onnx", "onnx_model"),
-        ("artifacts/scaler.pkl", "scaler"),
-        ("artifacts/label_encoder.pkl", "label_encoder"),
-    ):
-        (folder / name).write_bytes(open(prepared[artifact].path, "rb").read())
-    return folder
+    files = {"jukebox.onnx": "onnx_model", "artifacts/scaler.pkl": "scaler"}
+    files["artifacts/label_encoder.pkl"] = "label_encoder"
+    return version_folder(prepared, tmp_path_factory.mktemp("modelcar") / "1", files)
 
 
 @pytest.fixture(scope="session")
