@@ -163,17 +163,7 @@ class Participant:
             config.write_text(chapter_edits.fill_in(declared, gitops.placeholders(self.settings, self.name)))
         self.git("add", ".", cwd=repo)
         self.commit_and_push(repo, workshop_edits.FEAST_DATABASE.message)
-        deadline = time.monotonic() + timeout
-        while True:
-            started = [
-                run
-                for run in runs.load_all(self.home)
-                if run.user == self.name and run.title == feast_database.INIT_RUN and run.created >= since
-            ]
-            if started and started[-1].status in runs.FINISHED:
-                return started[-1]
-            assert time.monotonic() < deadline, f"no {feast_database.INIT_RUN} run finished within {timeout:.0f} s"
-            time.sleep(0.5)
+        return runs.wait_for_job(self.home, self.name, feast_database.INIT_RUN, since, timeout)
 
     def s3(self, secret: str | None = None):
         return self.lab.s3(secret, user=self.name)

@@ -98,17 +98,13 @@ class Participant:
 
     def wait_for_job(self, title: str, since: float, timeout: float = 600) -> runs.Run:
         """Wait for the participant's run ``title`` of the lab's Jobs created after ``since``; it must succeed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            jobs = [run for run in runs.load_all(self.lab.home) if run.kind == "job" and run.user == self.user]
-            latest = next((run for run in reversed(jobs) if run.title == title and run.created >= since), None)
-            if latest and latest.status in runs.FINISHED:
-                if latest.status != "succeeded":
-                    raise StepFailed(f"Run {latest.id} ({title}) {latest.status}: {latest.message}")
-                return latest
-            if time.monotonic() > deadline:
-                raise StepFailed(f"The lab did not finish {title} within {timeout:.0f} s: see `runs`.")
-            time.sleep(0.5)
+        try:
+            latest = runs.wait_for_job(self.lab.home, self.user, title, since, timeout)
+        except TimeoutError as error:
+            raise StepFailed(str(error)) from None
+        if latest.status != "succeeded":
+            raise StepFailed(f"Run {latest.id} ({title}) {latest.status}: {latest.message}")
+        return latest
 
     def start_run(self, name: str, script: Path, parameters: dict[str, str]) -> None:
         """An ad-hoc run of a pipeline script in the lab, as the dashboard's "Create run"; wait for it."""

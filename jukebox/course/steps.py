@@ -226,7 +226,7 @@ def check_feast_database(state: LabState) -> Status:
     if feast_database.initialized(state.lab, state.user):
         values = state.online_features(ABBA, outer_loop=True)
         return done(f"project {feast_database.PROJECT}: serving_fs with {len(values or {})} features, songs online")
-    tried = [run for run in state.latest_runs("job", feast_database.INIT_RUN)]
+    tried = state.latest_runs("job", feast_database.INIT_RUN)
     if tried and tried[-1].status not in runs.FINISHED:
         return not_yet(f"run {tried[-1].id} ({feast_database.INIT_RUN}) is {tried[-1].status}")
     if tried and tried[-1].status == "failed":

@@ -180,13 +180,18 @@ def clone_step(run: runs.Run, clone_url: str, workdir: Path, env: dict[str, str]
     return clone
 
 
-def feast_apply_command(log: RunLog, env: dict[str, str], feature_repo: Path) -> str:
-    """``feast apply`` in ``feature_repo``; a refusal fails the step with Feast's own reason."""
+def run_feast(log: RunLog, env: dict[str, str], feature_repo: Path, *args: str, failed: str) -> str:
+    """``feast args`` in ``feature_repo``; a failure fails the step with ``failed: <Feast's own reason>``."""
     try:
-        return run_command(feast_command("apply"), log, env, feature_repo)
+        return run_command(feast_command(*args), log, env, feature_repo)
     except StepFailed as failure:  # Feast's own reason, without the exception's class name
         reason = failure_reason(str(failure), default=str(failure))
-        raise StepFailed(f"feast apply refused {FEATURE_REPO}: {reason}") from None
+        raise StepFailed(f"{failed}: {reason}") from None
+
+
+def feast_apply_command(log: RunLog, env: dict[str, str], feature_repo: Path) -> str:
+    """``feast apply`` in ``feature_repo``; a refusal fails the step with Feast's own reason."""
+    return run_feast(log, env, feature_repo, "apply", failed=f"feast apply refused {FEATURE_REPO}")
 
 
 def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
@@ -253,11 +258,8 @@ def feast_database_run(lab: settings.LabSettings, run: runs.Run, clone_url: str)
 
     def materialize(log: RunLog) -> str:
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        try:
-            run_command(feast_command("materialize", FIRST_MATERIALIZATION, now), log, env, workdir / FEATURE_REPO)
-        except StepFailed as failure:
-            reason = failure_reason(str(failure), default=str(failure))
-            raise StepFailed(f"feast materialize failed: {reason}") from None
+        window = ("materialize", FIRST_MATERIALIZATION, now)
+        run_feast(log, env, workdir / FEATURE_REPO, *window, failed="feast materialize failed")
         feast_database.mark_initialized(lab, run.user, run.commit)
         return f"materialized {FIRST_MATERIALIZATION[:10]} to {now} into project {feast_database.PROJECT}"
 

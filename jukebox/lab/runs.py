@@ -87,6 +87,21 @@ def wait_for_commit(home: Path, commit: str, timeout: float = 900.0, kind: str =
     raise TimeoutError(f"No finished {kind} run for commit {commit} within {timeout:.0f} s.")
 
 
+def wait_for_job(home: Path, user: str, title: str, since: float, timeout: float = 600.0) -> Run:
+    """Wait until ``user``'s latest Job ``title`` created after ``since`` (``time.time()``) has finished; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        matching = [
+            run
+            for run in load_all(home)
+            if run.kind == "job" and run.user == user and run.title == title and run.created >= since
+        ]
+        if matching and matching[-1].status in FINISHED:
+            return matching[-1]
+        time.sleep(0.5)
+    raise TimeoutError(f"The lab did not finish {title} within {timeout:.0f} s: see `runs`.")
+
+
 def wait_for(home: Path, run_id: str, timeout: float = 900.0) -> Run:
     """Wait until run ``run_id`` has finished; return it."""
     deadline = time.monotonic() + timeout
