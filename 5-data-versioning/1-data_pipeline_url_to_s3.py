@@ -7,6 +7,7 @@ Run this file (the play button, or ``python 1-data_pipeline_url_to_s3.py``): in 
 it is submitted to the pipeline server; anywhere else it runs on this machine, in the local lab.
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp import dsl
 
 from jukebox.components.connections import use_data_connection

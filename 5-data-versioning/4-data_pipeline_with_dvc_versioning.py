@@ -10,6 +10,7 @@ in the dashboard as pipeline ``data-pipeline-with-dvc`` and schedule it. ``--loc
 in the local lab (with your repo on the lab's git server as ``repo_url``).
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp import dsl
 
 from jukebox.components.connections import use_data_connection, use_git_auth, use_namespace

@@ -16,6 +16,7 @@ in the dashboard as a new version of pipeline ``data-pipeline-with-dvc`` and sta
 runs it here, in the local lab (``--set dataset_url=...`` to choose the file).
 """
 
+import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp import dsl
 
 from jukebox.components.connections import use_data_connection, use_git_auth, use_namespace

@@ -2,10 +2,15 @@
 
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
 from jukebox.paths import REPO_ROOT
+
+# What the workshop's CT task execute-ds-pipeline installs, and nothing else; the tests' stand-in
+# for the workbench image's KFP too.
+TASK_PACKAGES = ["kfp==2.9.0", "kfp.kubernetes==1.3.0"]
 
 
 @cache
@@ -27,3 +32,11 @@ def kit_copy(target: Path) -> Path:
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, copy)
     return target
+
+
+def clean_python(folder: Path, *installs: str) -> Path:
+    """A clean Python 3.11 (a virtualenv of this one, without its packages) with ``pip install installs``."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True)
+    return python

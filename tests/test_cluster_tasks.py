@@ -24,20 +24,18 @@ tests/test_fetch_data.py``) and ``linting`` (``black``, ``flake8``, ``pylint`` a
 
 import json
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import feast_service_at
-from kittools import kit_copy
+from kittools import TASK_PACKAGES, clean_python, kit_copy
 
 from jukebox.paths import REPO_ROOT
 
 CHAPTER = "the workshop's cluster (its CT tasks)"  # for the report by chapter
 
-TASK_PACKAGES = ["kfp==2.9.0", "kfp.kubernetes==1.3.0"]  # what execute-ds-pipeline installs, and nothing else
 TOKEN = "service-account-token-sentinel"
 NAMESPACE = "user1-toolings"
 SHORT_SHA = "1e51234"  # looks like a number: it must stay text
@@ -136,14 +134,6 @@ def pipelines_api():
         server.server_close()
 
 
-def clean_python(folder: Path, *installs: str) -> Path:
-    """A clean Python 3.11 (a virtualenv of this one, without its packages) with ``pip install installs``."""
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-    python = folder / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True)
-    return python
-
-
 @pytest.fixture(scope="session")
 def task_python(tmp_path_factory) -> Path:
     """A clean Python 3.11 with exactly execute-ds-pipeline's installs."""
@@ -213,16 +203,21 @@ def test_linting_task_passes_black_and_flake8_on_the_chapter(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "requirements", ["3-prod_datascience/tests/requirements.txt", "7-feature_store/requirements.txt"]
+    "requirements",
+    [
+        "3-prod_datascience/tests/requirements.txt",
+        "5-data-versioning/requirements.txt",  # chapter 5's notebooks
+        "7-feature_store/requirements.txt",  # apply-features, and chapter 7's notebooks
+    ],
 )
-def test_the_tasks_requirements_are_the_kits_pins(requirements):
+def test_the_tasks_and_notebooks_requirements_are_the_kits_pins(requirements):
     pins = {
         line.split("==")[0].lower(): line.split()[0]
         for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
         if "==" in line
     }
     lines = (REPO_ROOT / requirements).read_text().splitlines()
-    wanted = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    wanted = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
     assert wanted, f"{requirements} names nothing"
     for line in wanted:
         assert pins.get(line.split("==")[0].lower()) == line, f"{requirements}: {line} is not the kit's pin"

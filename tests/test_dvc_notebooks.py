@@ -53,8 +53,8 @@ def kernel_env(lab, tmp_path_factory) -> dict[str, str]:
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
-    """Run ``notebook`` headless (papermill), its kernel in ``env``."""
-    return run_notebook(notebook, output, env, cwd=output.parent, timeout=300, **parameters)
+    """Run ``notebook`` headless (papermill) in its folder, as JupyterLab does, its kernel in ``env``."""
+    return run_notebook(notebook, output, env, cwd=notebook.parent, timeout=300, **parameters)
 
 
 def assert_no_secret(lab: Participant, path: Path) -> None:

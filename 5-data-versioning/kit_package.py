@@ -1,0 +1,1 @@
+../3-prod_datascience/kit_package.py
