@@ -168,8 +168,23 @@ class Participant:
     def s3(self, secret: str | None = None):
         return self.lab.s3(secret, user=self.name)
 
-    def git(self, *args: str, cwd: Path | None = None):
+    def git(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         return self.lab.git(*args, cwd=cwd, user=self.name)
+
+    def git_output(self, *args: str, cwd: Path | None = None) -> str:
+        """What ``git args`` prints, as them; a failure fails the test with git's own words."""
+        result = self.git(*args, cwd=cwd)
+        assert result.returncode == 0, f"git {args[0]} failed: {result.stderr.strip()}"
+        return result.stdout
+
+    def main_commit(self) -> str:
+        """The commit ``main`` of their ``jukebox`` repo on the lab's git server."""
+        return self.git_output("ls-remote", self.repo_url, "refs/heads/main").split()[0]
+
+    def objects(self, bucket: str) -> dict[str, tuple]:
+        """Their S3 bucket's objects: key → (ETag, size, last modified)."""
+        listed = self.s3().list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {item["Key"]: (item["ETag"], item["Size"], item["LastModified"]) for item in listed}
 
     def clone(self, repo: str, target: Path) -> Path:
         return self.lab.clone(repo, target, user=self.name)

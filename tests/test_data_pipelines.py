@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from kfp import components, dsl
-from labtools import Lab
+from labtools import Lab, Participant
 
 from jukebox import local_run
 from jukebox.components.dvc_versioning import version_with_dvc
@@ -28,7 +28,7 @@ from jukebox.components.song_etl import extract_data, load_data, transform_data
 from jukebox.components.validation import validate_data
 from jukebox.data_contract import FEATURES, SONG_PROPERTIES
 from jukebox.data_server import serve_folder
-from jukebox.lab import ct, environment, process, runs, settings
+from jukebox.lab import environment, process, runs, settings
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 CHAPTER = "5-data-versioning"  # for the report by chapter
@@ -68,7 +68,7 @@ def clean_environment(**extra: str) -> dict[str, str]:
 def compiled(tmp_path_factory):
     """Both scripts compiled in a copy of the chapter folder, with credentials in the environment."""
     folder = tmp_path_factory.mktemp("chapter5")
-    for script in (URL_TO_S3, WITH_DVC):
+    for script in (URL_TO_S3, WITH_DVC, "kit_package.py"):
         shutil.copy(CHAPTER_5 / script, folder / script)
     env = clean_environment(**SENTINELS, JUKEBOX_LAB_HOME=str(folder / "no-lab"))
     run = {
@@ -225,34 +225,20 @@ def test_transform_lower_cases_columns_and_the_result_keeps_the_contract(songs, 
 # ---- the pipelines in the local lab ------------------------------------------------------------
 
 
-class Participant:
-    """A participant of the session's lab, and what the tests do as them: run scripts, look in S3 and git.
+class DvcParticipant(Participant):
+    """A participant with chapter 5's buckets, and what the tests do as them: run its scripts, look at S3 and git."""
 
-    ``user`` arguments look at another participant's S3 or repo instead.
-    """
-
-    def __init__(self, lab: Lab, user: str):
-        self.lab, self.user, self.home = lab, user, lab.home
-        self.lab.ensure_buckets("data", "data-cache", user=user)  # as declared in their mlops-gitops
-        self.env = clean_environment(**environment.lab_environment(lab.settings, user))
+    def __init__(self, lab: Lab, name: str):
+        super().__init__(lab, name)
+        lab.ensure_buckets("data", "data-cache", user=name)  # as declared in their mlops-gitops
+        self.env = clean_environment(**environment.lab_environment(lab.settings, name))
         self.outputs: list[str] = []  # everything the runs printed, scanned for credentials
         self.versioned_shipped_data = None  # (main, S3 object) right after a run versioned the shipped data
 
     @classmethod
-    def new(cls, lab: Lab) -> "Participant":
+    def new(cls, lab: Lab) -> "DvcParticipant":
         """A participant new to the lab: a repo without DVC and an empty S3."""
         return cls(lab, lab.add_participant("dvc"))
-
-    @property
-    def settings(self) -> settings.LabSettings:
-        return self.lab.settings
-
-    @property
-    def repo_url(self) -> str:
-        return self.repo_url_of(self.user)
-
-    def repo_url_of(self, user: str) -> str:
-        return f"{self.settings.git_url}/{user}/jukebox.git"
 
     def run_script(self, script: str, *sets: str) -> subprocess.CompletedProcess:
         command = [sys.executable, script, "--local", *[arg for value in sets for arg in ("--set", value)]]
@@ -282,36 +268,11 @@ class Participant:
             result = self.run_dvc_pipeline()
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr
 
-    def s3(self, user: str | None = None):
-        return self.lab.s3(user=user or self.user)
-
-    def objects(self, bucket: str, user: str | None = None) -> dict[str, tuple]:
-        listed = self.s3(user).list_objects_v2(Bucket=bucket).get("Contents", [])
-        return {item["Key"]: (item["ETag"], item["Size"], item["LastModified"]) for item in listed}
-
-    def git(self, *args: str, cwd: Path | None = None, user: str | None = None) -> str:
-        user = user or self.user
-        password = settings.credentials(self.settings)["git"][user]
-        env = {**clean_environment(), **ct.git_auth_env(user, password)}
-        env.update(GIT_AUTHOR_NAME="participant", GIT_AUTHOR_EMAIL="p@example.com")
-        env.update(GIT_COMMITTER_NAME="participant", GIT_COMMITTER_EMAIL="p@example.com")
-        result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def clone(self, target: Path, user: str | None = None) -> Path:
-        self.git("clone", "--quiet", self.repo_url_of(user or self.user), str(target), user=user)
-        return target
-
-    def main_commit(self, user: str | None = None) -> str:
-        user = user or self.user
-        return self.git("ls-remote", self.repo_url_of(user), "refs/heads/main", user=user).split()[0]
-
 
 @pytest.fixture(scope="module")
-def lab(shared_lab) -> Participant:
+def participant(shared_lab) -> DvcParticipant:
     """This module's participant of the session's lab (new to it), with chapter 5's buckets."""
-    return Participant.new(shared_lab)
+    return DvcParticipant.new(shared_lab)
 
 
 def failure_line(result: subprocess.CompletedProcess) -> str:
@@ -324,76 +285,86 @@ def full_log(result: subprocess.CompletedProcess) -> str:
     return path.read_text()
 
 
-def runs_of(lab: Participant) -> list[str]:
+def runs_of(participant: DvcParticipant) -> list[str]:
     """The ids of the participant's CT and pipeline runs (other tests' runs come and go in the shared lab)."""
-    return [run.id for run in runs.load_all(lab.home) if run.user == lab.user]
+    return [run.id for run in runs.load_all(participant.home) if run.user == participant.name]
 
 
-def read_s3_parquet(lab: Participant) -> tuple[pd.DataFrame, str]:
-    body = lab.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
+def read_s3_parquet(participant: DvcParticipant) -> tuple[pd.DataFrame, str]:
+    body = participant.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
     return pd.read_parquet(io.BytesIO(body)), hashlib.md5(body).hexdigest()
 
 
 @pytest.mark.slow
-def test_the_url_to_s3_pipeline_puts_the_song_properties_in_s3_with_lower_case_columns(lab):
-    result = lab.run_script(URL_TO_S3)
+def test_the_url_to_s3_pipeline_puts_the_song_properties_in_s3_with_lower_case_columns(participant):
+    result = participant.run_script(URL_TO_S3)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert f"{lab.settings.raw_url}/song_properties.parquet" in full_log(result), "locally it reads the lab's raw data"
-    frame, _ = read_s3_parquet(lab)
+    assert f"{participant.settings.raw_url}/song_properties.parquet" in full_log(result), (
+        "locally it reads the participant's raw data"
+    )
+    frame, _ = read_s3_parquet(participant)
     assert len(frame) == len(pd.read_parquet(DATA_PREP / KEY))
     assert list(frame.columns) == [column.lower() for column in frame.columns]
     assert {"spotify_id", *FEATURES} <= set(frame.columns)
 
 
 @pytest.mark.slow
-def test_the_first_run_initializes_dvc_and_pushes_one_commit(lab, shared_lab, tmp_path):
-    if lab.objects("data-cache"):  # the module's participant has versioned data already: take a new one
-        lab = Participant.new(shared_lab)
-    before = lab.main_commit()
-    result = lab.run_dvc_pipeline()
+def test_the_first_run_initializes_dvc_and_pushes_one_commit(participant, shared_lab, tmp_path):
+    if participant.objects("data-cache"):  # the module's participant has versioned data already: take a new one
+        participant = DvcParticipant.new(shared_lab)
+    before = participant.main_commit()
+    result = participant.run_dvc_pipeline()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    clone = lab.clone(tmp_path / "repo")
-    assert lab.git("rev-list", f"{before}..main", cwd=clone).split() == [lab.main_commit()]
-    assert lab.git("log", "-1", "--format=%an", cwd=clone).strip() == "jukebox data pipeline"
+    clone = participant.clone("jukebox", tmp_path / "repo")
+    assert participant.git_output("rev-list", f"{before}..main", cwd=clone).split() == [participant.main_commit()]
+    assert participant.git_output("log", "-1", "--format=%an", cwd=clone).strip() == "jukebox data pipeline"
 
     config = (clone / ".dvc" / "config").read_text()
-    endpoint = lab.settings.s3_url(lab.user)
+    endpoint = participant.s3_url
     for remote, url in (("s3-version", "s3://data-cache"), ("data-source", "s3://data")):
         section = config.split(f"['remote \"{remote}\"']")[1].split("[")[0]
         assert f"url = {url}" in section and f"endpointurl = {endpoint}" in section
     assert "remote = s3-version" in config
     assert "access_key" not in config and "secret" not in config
 
-    _, md5 = read_s3_parquet(lab)
+    _, md5 = read_s3_parquet(participant)
     tracked = yaml.safe_load((clone / DVC_FILE).read_text())
     assert tracked["outs"][0]["md5"] == md5 and tracked["deps"][0]["path"] == f"remote://data-source/{KEY}"
-    assert list(lab.objects("data-cache")) == [f"files/md5/{md5[:2]}/{md5[2:]}"], "the data, and no upload leftover"
+    assert list(participant.objects("data-cache")) == [f"files/md5/{md5[:2]}/{md5[2:]}"], (
+        "the data, and no upload leftover"
+    )
 
 
 @pytest.mark.slow
-def test_a_run_with_unchanged_data_commits_and_uploads_nothing(lab):
-    lab.version_the_shipped_data()
-    before, data_before, cache_before = lab.main_commit(), lab.objects("data"), lab.objects("data-cache")
-    result = lab.run_dvc_pipeline()
+def test_a_run_with_unchanged_data_commits_and_uploads_nothing(participant):
+    participant.version_the_shipped_data()
+    before, data_before, cache_before = (
+        participant.main_commit(),
+        participant.objects("data"),
+        participant.objects("data-cache"),
+    )
+    result = participant.run_dvc_pipeline()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert f"s3://data/{KEY} is unchanged" in full_log(result)
-    assert "already holds these" in full_log(result) and lab.objects("data") == data_before, "the same bytes again"
-    assert lab.main_commit() == before
-    assert lab.objects("data-cache") == cache_before, "nothing was written to the DVC remote"
+    assert "already holds these" in full_log(result) and participant.objects("data") == data_before, (
+        "the same bytes again"
+    )
+    assert participant.main_commit() == before
+    assert participant.objects("data-cache") == cache_before, "nothing was written to the DVC remote"
 
 
 @pytest.mark.slow
-def test_a_run_with_changed_data_pushes_one_commit_with_the_new_md5(lab, bad_files, tmp_path):
-    before = lab.main_commit()
-    result = lab.run_dvc_pipeline(f"dataset_url={bad_files}/changed.parquet")
+def test_a_run_with_changed_data_pushes_one_commit_with_the_new_md5(participant, bad_files, tmp_path):
+    before = participant.main_commit()
+    result = participant.run_dvc_pipeline(f"dataset_url={bad_files}/changed.parquet")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    clone = lab.clone(tmp_path / "repo")
-    assert len(lab.git("rev-list", f"{before}..main", cwd=clone).split()) == 1
-    frame, md5 = read_s3_parquet(lab)
+    clone = participant.clone("jukebox", tmp_path / "repo")
+    assert len(participant.git_output("rev-list", f"{before}..main", cwd=clone).split()) == 1
+    frame, md5 = read_s3_parquet(participant)
     assert len(frame) == 300 and (frame["mood"] == "calm").all(), "extra columns are kept"
     assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
-    assert f"files/md5/{md5[:2]}/{md5[2:]}" in lab.objects("data-cache")
-    assert not [key for key in lab.objects("data-cache") if key.endswith(".tmp")]
+    assert f"files/md5/{md5[:2]}/{md5[2:]}" in participant.objects("data-cache")
+    assert not [key for key in participant.objects("data-cache") if key.endswith(".tmp")]
 
 
 def expected_failure(name: str, url: str) -> str:
@@ -407,21 +378,21 @@ def expected_failure(name: str, url: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["missing.parquet", "not_parquet.parquet", "empty.parquet", *CONTRACT_BREAKS])
-def test_bad_input_fails_in_one_sentence_and_changes_nothing(lab, bad_files, name):
+def test_bad_input_fails_in_one_sentence_and_changes_nothing(participant, bad_files, name):
     """S3's object, git's main and the participant's runs are as before: the run stopped before load-data."""
-    data, before, their_runs = lab.objects("data"), lab.main_commit(), runs_of(lab)
-    result = lab.run_dvc_pipeline(f"dataset_url={bad_files}/{name}")
+    data, before, their_runs = participant.objects("data"), participant.main_commit(), runs_of(participant)
+    result = participant.run_dvc_pipeline(f"dataset_url={bad_files}/{name}")
     assert result.returncode != 0
     assert failure_line(result) == expected_failure(name, bad_files)
-    assert lab.objects("data") == data
-    assert lab.main_commit() == before
-    assert runs_of(lab) == their_runs
+    assert participant.objects("data") == data
+    assert participant.main_commit() == before
+    assert runs_of(participant) == their_runs
 
 
 @pytest.fixture
-def lab_variables(lab, monkeypatch):
+def lab_variables(participant, monkeypatch):
     """The participant's variables (``env --user``) in this process, to call a component as its task would run."""
-    variables = lab.lab.exports(lab.user)
+    variables = participant.lab.exports(participant.name)
     for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(name, variables[name])
     monkeypatch.setenv("username", variables["username"])
@@ -442,67 +413,74 @@ git clone --quiet "{repo_url}" "{other}" && cd "{other}" &&
 
 
 @pytest.mark.slow
-def test_a_push_race_ends_with_both_changes_on_main(lab, lab_variables, songs, tmp_path, monkeypatch, capsys):
+def test_a_push_race_ends_with_both_changes_on_main(participant, lab_variables, songs, tmp_path, monkeypatch, capsys):
     """Someone pushes to main between the pipeline's clone and its push: the pipeline starts again."""
     new_data = tmp_path / "new.parquet"
     songs.head(100).to_parquet(new_data, index=False)
     load_data.python_func(dataset=dsl.Dataset(uri=str(new_data)))  # new data in S3, as the load step writes it
-    _, md5 = read_s3_parquet(lab)
+    _, md5 = read_s3_parquet(participant)
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     hook = hooks / "pre-push"
     hook.write_text(
-        PRE_PUSH_HOOK.format(marker=tmp_path / "pushed-once", repo_url=lab.repo_url, other=tmp_path / "other")
+        PRE_PUSH_HOOK.format(marker=tmp_path / "pushed-once", repo_url=participant.repo_url, other=tmp_path / "other")
     )
     hook.chmod(0o755)
     (tmp_path / "gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
 
-    commit, recorded = version_with_dvc.python_func(repo_url=lab.repo_url)
+    commit, recorded = version_with_dvc.python_func(repo_url=participant.repo_url)
     printed = capsys.readouterr().out
-    lab.outputs.append(printed)
+    participant.outputs.append(printed)
     assert "main moved on while versioning (attempt 1)" in printed
-    assert recorded == md5 and commit == lab.main_commit()
-    clone = lab.clone(tmp_path / "repo")
-    subjects = lab.git("log", "-2", "--format=%s", cwd=clone).splitlines()
+    assert recorded == md5 and commit == participant.main_commit()
+    clone = participant.clone("jukebox", tmp_path / "repo")
+    subjects = participant.git_output("log", "-2", "--format=%s", cwd=clone).splitlines()
     assert subjects[0].startswith(f"Version s3://data/{KEY} with DVC (md5 {md5})")
     assert subjects[1] == "A participant's change"
     assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
 
 
 @pytest.mark.slow
-def test_two_concurrent_versioning_runs_push_the_new_data_once(lab, lab_variables, songs, tmp_path):
+def test_two_concurrent_versioning_runs_push_the_new_data_once(participant, lab_variables, songs, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     new_data = tmp_path / "new.parquet"
     songs.head(120).to_parquet(new_data, index=False)
     load_data.python_func(dataset=dsl.Dataset(uri=str(new_data)))
-    _, md5 = read_s3_parquet(lab)
-    before = lab.main_commit()
+    _, md5 = read_s3_parquet(participant)
+    before = participant.main_commit()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda _: version_with_dvc.python_func(repo_url=lab.repo_url), range(2)))
+        results = list(pool.map(lambda _: version_with_dvc.python_func(repo_url=participant.repo_url), range(2)))
     assert [recorded for _, recorded in results] == [md5, md5]
     # The second run finds the data versioned, or (same second) made the very same commit.
     pushed = {commit for commit, _ in results if commit}
-    assert pushed == {lab.main_commit()}
-    clone = lab.clone(tmp_path / "repo")
-    assert lab.git("rev-list", f"{before}..main", cwd=clone).split() == list(pushed), "one new commit"
+    assert pushed == {participant.main_commit()}
+    clone = participant.clone("jukebox", tmp_path / "repo")
+    assert participant.git_output("rev-list", f"{before}..main", cwd=clone).split() == list(pushed), "one new commit"
     assert yaml.safe_load((clone / DVC_FILE).read_text())["outs"][0]["md5"] == md5
 
 
 @pytest.mark.slow
-def test_two_participants_running_the_data_pipeline_each_find_only_their_own_data(lab, user2, bad_files, tmp_path):
+def test_two_participants_running_the_data_pipeline_each_find_only_their_own_data(
+    participant, user2, bad_files, tmp_path
+):
     """user2 runs the pipeline in the same lab, with other data: their S3 and repo change, this participant's do not."""
-    lab.lab.ensure_buckets("data", "data-cache", user=user2)
-    own_data, own_cache, own_main = lab.objects("data"), lab.objects("data-cache"), lab.main_commit()
+    other = Participant(participant.lab, user2)
+    participant.lab.ensure_buckets("data", "data-cache", user=user2)
+    own_data, own_cache, own_main = (
+        participant.objects("data"),
+        participant.objects("data-cache"),
+        participant.main_commit(),
+    )
     script = str(CHAPTER_5 / WITH_DVC)
     parameters = [
         "--param",
         f"dataset_url={bad_files}/changed.parquet",
         "--param",
-        f"repo_url={lab.repo_url_of(user2)}",
+        f"repo_url={other.repo_url}",
     ]
-    lab.lab.cli(
+    participant.lab.cli(
         "runs",
         "start",
         "data-pipeline-with-dvc-adhoc-run",
@@ -514,22 +492,24 @@ def test_two_participants_running_the_data_pipeline_each_find_only_their_own_dat
         *parameters,
     )
 
-    body = lab.s3(user2).get_object(Bucket="data", Key=KEY)["Body"].read()
+    body = other.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
     assert len(pd.read_parquet(io.BytesIO(body))) == 300, "user2's data is in user2's S3"
-    assert lab.objects("data") == own_data and lab.objects("data-cache") == own_cache, "the other S3 is untouched"
-    assert lab.main_commit() == own_main
-    clone = lab.clone(tmp_path / "user2-repo", user=user2)
-    tracked = lab.git("show", f"{lab.main_commit(user2)}:{DVC_FILE}", cwd=clone, user=user2)
+    assert participant.objects("data") == own_data and participant.objects("data-cache") == own_cache, (
+        "the other S3 is untouched"
+    )
+    assert participant.main_commit() == own_main
+    clone = other.clone("jukebox", tmp_path / "user2-repo")
+    tracked = other.git_output("show", f"{other.main_commit()}:{DVC_FILE}", cwd=clone)
     assert yaml.safe_load(tracked)["outs"][0]["md5"] == hashlib.md5(body).hexdigest()
 
 
 @pytest.mark.slow
-def test_wrong_credentials_are_clear_errors_that_show_no_credential(lab, lab_variables, monkeypatch, tmp_path):
+def test_wrong_credentials_are_clear_errors_that_show_no_credential(participant, lab_variables, monkeypatch, tmp_path):
     dataset = tmp_path / "songs.parquet"
     dataset.write_bytes((DATA_PREP / "small_song_properties.parquet").read_bytes())
-    if KEY not in lab.objects("data"):  # data to protect from the refused writes
+    if KEY not in participant.objects("data"):  # data to protect from the refused writes
         load_data.python_func(dataset=dsl.Dataset(uri=str(dataset)))
-    etag = lab.s3().head_object(Bucket="data", Key=KEY)["ETag"]
+    etag = participant.s3().head_object(Bucket="data", Key=KEY)["ETag"]
     with pytest.raises(RuntimeError) as missing_bucket:
         load_data.python_func(dataset=dsl.Dataset(uri=str(dataset)), bucket="no-such-bucket")
     assert str(missing_bucket.value) == (
@@ -539,32 +519,32 @@ def test_wrong_credentials_are_clear_errors_that_show_no_credential(lab, lab_var
     with pytest.raises(RuntimeError) as refused:
         load_data.python_func(dataset=dsl.Dataset(uri=str(dataset)))
     assert str(refused.value) == (
-        f"S3 at {lab.settings.s3_url(lab.user)} refused the credentials: check the secret aws-connection-data."
+        f"S3 at {participant.s3_url} refused the credentials: check the secret aws-connection-data."
     )
-    assert lab.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
+    assert participant.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", lab_variables["AWS_SECRET_ACCESS_KEY"])
     monkeypatch.setenv("password", "wrong-git-password")
     with pytest.raises(RuntimeError) as refused_git:
-        version_with_dvc.python_func(repo_url=lab.repo_url)
-    assert str(refused_git.value).startswith(f"Cloning {lab.repo_url} failed: ")
+        version_with_dvc.python_func(repo_url=participant.repo_url)
+    assert str(refused_git.value).startswith(f"Cloning {participant.repo_url} failed: ")
     assert "wrong-git-password" not in str(refused_git.value)
     with pytest.raises(RuntimeError, match="without credentials"):
-        version_with_dvc.python_func(repo_url=lab.repo_url.replace("://", f"://{lab.user}:wrong@"))
+        version_with_dvc.python_func(repo_url=participant.repo_url.replace("://", f"://{participant.name}:wrong@"))
 
 
 @pytest.mark.slow
-def test_no_credential_appears_in_logs_outputs_or_git_history(lab, bad_files, tmp_path):
-    if len(lab.outputs) < 6:  # too few runs in this module yet (this test alone): a good run and a bad one
-        lab.version_the_shipped_data()
-        assert lab.run_dvc_pipeline(f"dataset_url={bad_files}/missing.parquet").returncode != 0
-    secrets = settings.secret_values(lab.settings)
-    clone = lab.clone(tmp_path / "repo")
-    history = lab.git("log", "--all", "-p", cwd=clone)
-    logs = [*(lab.home / "logs").glob("*.log"), *(lab.home / "runs").glob("*.log")]  # services, CT runs
+def test_no_credential_appears_in_logs_outputs_or_git_history(participant, bad_files, tmp_path):
+    if len(participant.outputs) < 6:  # too few runs in this module yet (this test alone): a good run and a bad one
+        participant.version_the_shipped_data()
+        assert participant.run_dvc_pipeline(f"dataset_url={bad_files}/missing.parquet").returncode != 0
+    secrets = settings.secret_values(participant.settings)
+    clone = participant.clone("jukebox", tmp_path / "repo")
+    history = participant.git_output("log", "--all", "-p", cwd=clone)
+    logs = [*(participant.home / "logs").glob("*.log"), *(participant.home / "runs").glob("*.log")]  # services, CT runs
     written = {path.name: path.read_text(errors="replace") for path in logs}
-    written.update({"run outputs": "\n".join(lab.outputs), "git history": history})
-    assert len(lab.outputs) >= 6
+    written.update({"run outputs": "\n".join(participant.outputs), "git history": history})
+    assert len(participant.outputs) >= 6
     for name, text in written.items():
         for secret in secrets:
             assert secret not in text, f"a credential appears in {name}"

@@ -32,7 +32,7 @@ KEY = "song_properties.parquet"
 
 
 @pytest.fixture(scope="module")
-def lab(shared_lab) -> Participant:
+def participant(shared_lab) -> Participant:
     """A participant new to the session's lab, with the buckets chapter 5 declares (created directly)."""
     participant = Participant(shared_lab, shared_lab.add_participant("notebooks"))
     shared_lab.ensure_buckets("data", "data-cache", user=participant.name)
@@ -40,7 +40,7 @@ def lab(shared_lab) -> Participant:
 
 
 @pytest.fixture(scope="module")
-def kernel_env(lab, tmp_path_factory) -> dict[str, str]:
+def kernel_env(participant, tmp_path_factory) -> dict[str, str]:
     """What the notebook kernel inherits: the lab's variables, and a `python3` kernel that is this Python.
 
     The kernel spec goes first on JUPYTER_PATH, so a `python3` kernel of the user or the system
@@ -49,7 +49,7 @@ def kernel_env(lab, tmp_path_factory) -> dict[str, str]:
     jupyter = tmp_path_factory.mktemp("jupyter")
     spec = Path(write_kernel_spec(jupyter / "kernels" / "python3"))
     assert json.loads((spec / "kernel.json").read_text())["argv"][0] == sys.executable
-    return {**lab.variables(), "JUPYTER_PATH": str(jupyter)}
+    return {**participant.variables(), "JUPYTER_PATH": str(jupyter)}
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
@@ -57,17 +57,20 @@ def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> 
     return run_notebook(notebook, output, env, cwd=notebook.parent, timeout=300, **parameters)
 
 
-def assert_no_secret(lab: Participant, path: Path) -> None:
+def assert_no_secret(participant: Participant, path: Path) -> None:
     """No generated secret (nor the participant's basic-auth token) anywhere in the executed notebook's file."""
     text = path.read_text()
-    password = settings.credentials(lab.settings)["git"][lab.name]
-    secrets = [*settings.secret_values(lab.settings), base64.b64encode(f"{lab.name}:{password}".encode()).decode()]
+    password = settings.credentials(participant.settings)["git"][participant.name]
+    secrets = [
+        *settings.secret_values(participant.settings),
+        base64.b64encode(f"{participant.name}:{password}".encode()).decode(),
+    ]
     leaked = [secret for secret in secrets if secret in text]
     assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"
 
 
-def s3_object(lab: Participant) -> bytes:
-    return lab.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
+def s3_object(participant: Participant) -> bytes:
+    return participant.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
 
 
 def git(clone: Path, *args: str) -> str:
@@ -75,7 +78,7 @@ def git(clone: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def tracked(lab, kernel_env, tmp_path_factory):
+def tracked(participant, kernel_env, tmp_path_factory):
     """Notebook 2, run once: its scratch folder, its scratch clone and the executed notebook's path."""
     folder = tmp_path_factory.mktemp("track")
     workdir = folder / "scratch"
@@ -96,8 +99,8 @@ def test_notebooks_are_saved_clean_and_parameterized():
 
 
 @pytest.mark.slow
-def test_see_change_without_the_scratch_clone_says_to_run_notebook_2_first(lab, kernel_env, tmp_path):
-    before = lab.s3().list_objects_v2(Bucket="data").get("Contents", [])
+def test_see_change_without_the_scratch_clone_says_to_run_notebook_2_first(participant, kernel_env, tmp_path):
+    before = participant.s3().list_objects_v2(Bucket="data").get("Contents", [])
     output = tmp_path / SEE_CHANGE.name
     with pytest.raises(papermill.PapermillExecutionError) as error:
         execute(SEE_CHANGE, output, kernel_env, workdir=str(tmp_path / "nothing-here"))
@@ -106,16 +109,16 @@ def test_see_change_without_the_scratch_clone_says_to_run_notebook_2_first(lab, 
         f"No {KEY}.dvc in {tmp_path / 'nothing-here' / 'jukebox'}: "
         "run 2-dvc-s3-track-remote-data.ipynb first (same workdir)."
     )
-    assert lab.s3().list_objects_v2(Bucket="data").get("Contents", []) == before
+    assert participant.s3().list_objects_v2(Bucket="data").get("Contents", []) == before
     assert not (tmp_path / "nothing-here").exists()
-    assert_no_secret(lab, output)
+    assert_no_secret(participant, output)
 
 
 @pytest.mark.slow
-def test_track_commits_a_dvc_file_with_the_md5_of_the_s3_object(lab, tracked):
+def test_track_commits_a_dvc_file_with_the_md5_of_the_s3_object(participant, tracked):
     _, clone, output = tracked
     committed = yaml.safe_load(git(clone, "show", f"HEAD:{KEY}.dvc"))
-    assert committed["outs"][0]["md5"] == hashlib.md5(s3_object(lab)).hexdigest()
+    assert committed["outs"][0]["md5"] == hashlib.md5(s3_object(participant)).hexdigest()
     assert committed["deps"][0]["path"] == f"remote://data-source/{KEY}"
     assert git(clone, "status", "--porcelain") == ""
     assert git(clone, "rev-parse", "--abbrev-ref", "HEAD") == "dvc-scratch"
@@ -126,25 +129,25 @@ def test_track_commits_a_dvc_file_with_the_md5_of_the_s3_object(lab, tracked):
 
 
 @pytest.mark.slow
-def test_track_writes_both_remotes_with_the_endpoint_and_no_keys(lab, tracked):
+def test_track_writes_both_remotes_with_the_endpoint_and_no_keys(participant, tracked):
     _, clone, _ = tracked
     config = git(clone, "show", "HEAD:.dvc/config")
-    endpoint = lab.s3_url
+    endpoint = participant.s3_url
     assert config.split() == [
         "[core]",
         *["remote", "=", "s3-version"],
         *["['remote", '"s3-version"\']', "url", "=", "s3://data-cache", "endpointurl", "=", endpoint],
         *["['remote", '"data-source"\']', "url", "=", "s3://data", "endpointurl", "=", endpoint],
     ]
-    assert not any(secret in config for secret in settings.secret_values(lab.settings))
+    assert not any(secret in config for secret in settings.secret_values(participant.settings))
     assert not (clone / ".dvc" / "config.local").exists()
 
 
 @pytest.mark.slow
-def test_see_change_shows_two_versions_and_leaves_s3_and_the_clone_as_it_found_them(lab, kernel_env, tracked):
+def test_see_change_shows_two_versions_and_leaves_s3_and_the_clone_as_it_found_them(participant, kernel_env, tracked):
     workdir, clone, _ = tracked
-    data, head = s3_object(lab), git(clone, "rev-parse", "HEAD")
-    etag = lab.s3().head_object(Bucket="data", Key=KEY)["ETag"]
+    data, head = s3_object(participant), git(clone, "rev-parse", "HEAD")
+    etag = participant.s3().head_object(Bucket="data", Key=KEY)["ETag"]
     output = workdir.parent / SEE_CHANGE.name
     notebook = execute(SEE_CHANGE, output, kernel_env, workdir=str(workdir))
 
@@ -156,28 +159,28 @@ def test_see_change_shows_two_versions_and_leaves_s3_and_the_clone_as_it_found_t
     assert "14,245 songs before, 8,891 songs now." in text
     assert any("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
     # The new version stays in DVC's remote; S3's data and the clone are as before.
-    assert lab.s3().head_object(Bucket="data-cache", Key=f"files/md5/{new[:2]}/{new[2:]}")["ContentLength"] > 0
-    assert s3_object(lab) == data and lab.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
+    assert participant.s3().head_object(Bucket="data-cache", Key=f"files/md5/{new[:2]}/{new[2:]}")["ContentLength"] > 0
+    assert s3_object(participant) == data and participant.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
     assert git(clone, "rev-parse", "HEAD") == head and git(clone, "status", "--porcelain") == ""
     assert sorted(path.name for path in workdir.iterdir()) == ["jukebox"]  # the backup is gone
-    assert_no_secret(lab, output)
+    assert_no_secret(participant, output)
 
 
 @pytest.mark.slow
-def test_no_lab_secret_in_the_executed_notebooks(lab, tracked):
+def test_no_lab_secret_in_the_executed_notebooks(participant, tracked):
     _, _, track_output = tracked
-    assert_no_secret(lab, track_output)
+    assert_no_secret(participant, track_output)
 
 
 @pytest.mark.slow
-def test_track_runs_again_from_a_fresh_clone(lab, kernel_env, tracked, tmp_path):
+def test_track_runs_again_from_a_fresh_clone(participant, kernel_env, tracked, tmp_path):
     workdir, clone, _ = tracked
     md5 = yaml.safe_load((clone / f"{KEY}.dvc").read_text())["outs"][0]["md5"]
     output = tmp_path / TRACK.name
     execute(TRACK, output, kernel_env, workdir=str(workdir))
     assert yaml.safe_load(git(clone, "show", f"HEAD:{KEY}.dvc"))["outs"][0]["md5"] == md5
     assert git(clone, "rev-list", "--count", "HEAD") == "2"  # the initial commit and one DVC commit
-    assert_no_secret(lab, output)
+    assert_no_secret(participant, output)
 
 
 @pytest.mark.slow
@@ -189,14 +192,16 @@ def test_track_runs_again_from_a_fresh_clone(lab, kernel_env, tracked, tmp_path)
     ],
     ids=["git-password", "s3-secret-key"],
 )
-def test_track_with_wrong_credentials_stops_with_one_sentence(lab, kernel_env, tracked, tmp_path, variable, message):
-    before = lab.s3().list_objects_v2(Bucket="data")["Contents"]
+def test_track_with_wrong_credentials_stops_with_one_sentence(
+    participant, kernel_env, tracked, tmp_path, variable, message
+):
+    before = participant.s3().list_objects_v2(Bucket="data")["Contents"]
     output = tmp_path / TRACK.name
     with pytest.raises(papermill.PapermillExecutionError) as error:
         execute(TRACK, output, {**kernel_env, variable: "not-the-secret"}, workdir=str(tmp_path / "scratch"))
     assert error.value.ename == "RuntimeError" and error.value.evalue.startswith(message)
     assert error.value.evalue.endswith(("(secret git-auth).", "check the endpoint and the keys."))
     assert "not-the-secret" not in output.read_text()
-    assert base64.b64encode(f"{lab.name}:not-the-secret".encode()).decode() not in output.read_text()
-    assert lab.s3().list_objects_v2(Bucket="data")["Contents"] == before
-    assert_no_secret(lab, output)
+    assert base64.b64encode(f"{participant.name}:not-the-secret".encode()).decode() not in output.read_text()
+    assert participant.s3().list_objects_v2(Bucket="data")["Contents"] == before
+    assert_no_secret(participant, output)

@@ -48,7 +48,7 @@ class FeastParticipant(Participant):
     def state(self) -> dict:
         """What a run may change: the S3 object, the repo's main, the songs in the online store."""
         body = self.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
-        main = self.git("ls-remote", self.repo_url, "refs/heads/main").stdout.split()[0]
+        main = self.main_commit()
         with sqlite3.connect(self.online_store) as db:
             (songs,) = db.execute(f"SELECT COUNT(DISTINCT entity_key) FROM {self.table}").fetchone()
         return {"s3_md5": hashlib.md5(body).hexdigest(), "main": main, "online_songs": songs, "body": body}

@@ -125,48 +125,50 @@ class JukeboxPage:
         return self.page.inner_text("#model-version").removeprefix("model version ").strip()
 
 
-def ct_run(lab: Participant, commit: str) -> dict:
-    run = json.loads(lab.cli("runs", "wait", commit[:7], check=False).stdout)
+def ct_run(participant: Participant, commit: str) -> dict:
+    run = json.loads(participant.cli("runs", "wait", commit[:7], check=False).stdout)
     assert run["status"] == "succeeded", run["message"]
     return run
 
 
-def deployed(lab: Participant) -> tuple[str, list[str]]:
+def deployed(participant: Participant) -> tuple[str, list[str]]:
     """The version with alias ``test`` and the features it was trained on."""
-    version = MlflowClient(lab.settings.url("mlflow")).get_model_version_by_alias(lab.model_name, "test")
+    version = MlflowClient(participant.settings.url("mlflow")).get_model_version_by_alias(
+        participant.model_name, "test"
+    )
     return version.version, json.loads(version.tags["features"])
 
 
-def wait_for_served(lab: Participant, version: str) -> None:
+def wait_for_served(participant: Participant, version: str) -> None:
     deadline = time.monotonic() + 60
     kinds = ("model-server", "transformer")
-    while {serving.served_version(lab.settings, lab.name, kind) for kind in kinds} != {version}:
+    while {serving.served_version(participant.settings, participant.name, kind) for kind in kinds} != {version}:
         assert time.monotonic() < deadline, f"the model server and transformer did not switch to version {version}"
         time.sleep(0.3)
 
 
 @pytest.fixture
-def lab(shared_lab) -> Participant:
+def participant(shared_lab) -> Participant:
     return Participant(shared_lab, shared_lab.add_participant("scenario_b"))
 
 
 @pytest.mark.slow
-def test_scenario_b(lab, tmp_path):
+def test_scenario_b(participant, tmp_path):
     # Before the scenario: chapter 5's data in S3, chapter 7's notebook 1, training through Feast, serving.
-    lab.lab.ensure_buckets("data", "data-cache", user=lab.name)
-    lab.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
-    setup = run_notebook(SETUP, tmp_path / SETUP.name, lab.variables(), cwd=SETUP.parent)
+    participant.lab.ensure_buckets("data", "data-cache", user=participant.name)
+    participant.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
+    setup = run_notebook(SETUP, tmp_path / SETUP.name, participant.variables(), cwd=SETUP.parent)
     assert "14,245 of 14,245 songs are in the online store." in outputs_text(setup)
-    initialized = lab.declare_feast_database(tmp_path)
+    initialized = participant.declare_feast_database(tmp_path)
     assert initialized.status == "succeeded", initialized.message
-    jukebox = lab.clone("jukebox", tmp_path / "jukebox")
+    jukebox = participant.clone("jukebox", tmp_path / "jukebox")
     (jukebox / TRAINING).write_text(workshop_edits.FEAST.change((jukebox / TRAINING).read_text()))
-    ct_run(lab, lab.commit_and_push(jukebox, workshop_edits.FEAST.message))
-    first_version, first_features = deployed(lab)
+    ct_run(participant, participant.commit_and_push(jukebox, workshop_edits.FEAST.message))
+    first_version, first_features = deployed(participant)
     assert first_features == FEATURES
-    lab.cli("serve", "--user", lab.name)
-    wait_for_served(lab, first_version)
-    page_url = serving.url(lab.settings, "jukebox-ui", lab.name)
+    participant.cli("serve", "--user", participant.name)
+    wait_for_served(participant, first_version)
+    page_url = serving.url(participant.settings, "jukebox-ui", participant.name)
     steady = SteadyClient(page_url, ABBA)
     steady.start()
     try:
@@ -181,14 +183,14 @@ def test_scenario_b(lab, tmp_path):
 
             # 2. The materializing ETL, ad hoc, with the new song's parquet.
             run_now = ["runs", "start", "data-pipeline-with-feast-adhoc-run", "--script", str(DATA_PIPELINE)]
-            parameters = ["--param", f"dataset_url={lab.settings.raw_url}/fav_new_song_properties.parquet"]
-            parameters += ["--param", f"repo_url={lab.repo_url}", "--user", lab.name, "--wait"]
-            assert "succeeded" in lab.cli(*run_now, *parameters).stdout
-            lab.git("pull", "--quiet", "origin", "main", cwd=jukebox)
-            data_commit = lab.git("rev-parse", "HEAD", cwd=jukebox).stdout.strip()
-            ct_run(lab, data_commit)  # the data commit retrains; the page keeps answering meanwhile
-            second_version, _ = deployed(lab)
-            wait_for_served(lab, second_version)
+            parameters = ["--param", f"dataset_url={participant.settings.raw_url}/fav_new_song_properties.parquet"]
+            parameters += ["--param", f"repo_url={participant.repo_url}", "--user", participant.name, "--wait"]
+            assert "succeeded" in participant.cli(*run_now, *parameters).stdout
+            participant.git("pull", "--quiet", "origin", "main", cwd=jukebox)
+            data_commit = participant.git("rev-parse", "HEAD", cwd=jukebox).stdout.strip()
+            ct_run(participant, data_commit)  # the data commit retrains; the page keeps answering meanwhile
+            second_version, _ = deployed(participant)
+            wait_for_served(participant, second_version)
 
             # 3. After: Live Forever is found by name and shows where it will chart.
             (found,) = jukebox_page.search("Live Forever")
@@ -199,24 +201,24 @@ def test_scenario_b(lab, tmp_path):
             )
 
             # 4. apply_feature_changes: true in mlops-gitops.
-            gitops_repo = lab.clone("mlops-gitops", tmp_path / "mlops-gitops")
+            gitops_repo = participant.clone("mlops-gitops", tmp_path / "mlops-gitops")
             config = gitops_repo / "toolings" / "ct-pipeline" / "config.yaml"
             config.write_text(workshop_edits.FEATURE_CHANGES.change(config.read_text()))
-            lab.commit_and_push(gitops_repo, workshop_edits.FEATURE_CHANGES.message)
+            participant.commit_and_push(gitops_repo, workshop_edits.FEATURE_CHANGES.message)
             deadline = time.monotonic() + 30
-            while not gitops.ct_options(lab.settings, lab.name).get("apply_feature_changes"):
+            while not gitops.ct_options(participant.settings, participant.name).get("apply_feature_changes"):
                 assert time.monotonic() < deadline, "the gitops push did not turn apply_feature_changes on"
                 time.sleep(0.5)
 
             # 5. loudness left out of serving_fs, pushed.
             (jukebox / SERVICE).write_text(workshop_edits.LOUDNESS.change((jukebox / SERVICE).read_text()))
-            run = ct_run(lab, lab.commit_and_push(jukebox, workshop_edits.LOUDNESS.message))
+            run = ct_run(participant, participant.commit_and_push(jukebox, workshop_edits.LOUDNESS.message))
 
             # 6. CT applied, trained on 12 features, registered and deployed; the page, untouched, still works.
             assert {step["name"]: step["status"] for step in run["steps"]}["feast-apply"] == "succeeded"
-            third_version, third_features = deployed(lab)
+            third_version, third_features = deployed(participant)
             assert third_features == [feature for feature in FEATURES if feature != "loudness"]
-            wait_for_served(lab, third_version)
+            wait_for_served(participant, third_version)
             live_forever_after = jukebox_page.choose_first("Live Forever")
             assert {row["country"] for row in live_forever_after} == {row["country"] for row in live_forever_before}
             assert live_forever_after != live_forever_before, "the same countries, other probabilities"
@@ -229,6 +231,6 @@ def test_scenario_b(lab, tmp_path):
     assert steady.versions[0] == first_version and steady.versions[-1] == third_version
 
     # The participant's progress says so, step by step.
-    progress = lab.cli("progress", "--user", lab.name).stdout
+    progress = participant.cli("progress", "--user", participant.name).stdout
     scenario_b = {step.id for step in STEPS if step.part == "scenario B"}
     assert scenario_b <= steps_done(progress), progress

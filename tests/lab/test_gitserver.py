@@ -34,15 +34,15 @@ IDENTITY = {
 CREDENTIAL_HELPER = '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" "$LAB_USER" "$LAB_PASSWORD"; }; f'
 
 
-class Lab:
+class GitServer:
     """A git server on a free port of 127.0.0.1, its repos folder and two users."""
 
     def __init__(self, root: Path, events_url: str):
         self.root, self.events_url = root, events_url
         self.passwords = {"user1": secrets.token_urlsafe(12), "user2": secrets.token_urlsafe(12)}
-        self.server = gitserver.serve(gitserver.make_app(root, self.passwords), "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.http = gitserver.serve(gitserver.make_app(root, self.passwords), "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.http.server_port}"
+        threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True).start()
 
     def git(self, *args, cwd=None, user="user1", password=None, check=True) -> subprocess.CompletedProcess:
         env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
@@ -98,111 +98,111 @@ def events():
 
 
 @pytest.fixture
-def lab(tmp_path, events):
+def server(tmp_path, events):
     url, received = events
     while not received.empty():
         received.get()
     seed = tmp_path / "seed"
     seed.mkdir()
     (seed / "README.md").write_text("# jukebox\n")
-    lab = Lab(tmp_path / "repos", url)
-    gitserver.create_repo(lab.root, "user1", "jukebox", seed=seed, push_event_url=url)
-    gitserver.create_repo(lab.root, "user2", "jukebox", seed=seed, push_event_url=url)
-    lab.received = received
-    yield lab
-    lab.server.shutdown()
-    lab.server.server_close()
+    server = GitServer(tmp_path / "repos", url)
+    gitserver.create_repo(server.root, "user1", "jukebox", seed=seed, push_event_url=url)
+    gitserver.create_repo(server.root, "user2", "jukebox", seed=seed, push_event_url=url)
+    server.received = received
+    yield server
+    server.http.shutdown()
+    server.http.server_close()
 
 
-def commit_file(lab: Lab, work: Path, name: str, content: bytes, message: str) -> str:
+def commit_file(server: GitServer, work: Path, name: str, content: bytes, message: str) -> str:
     (work / name).write_bytes(content)
-    lab.git("add", name, cwd=work)
-    lab.git("commit", "--quiet", "-m", message, cwd=work)
-    return lab.git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    server.git("add", name, cwd=work)
+    server.git("commit", "--quiet", "-m", message, cwd=work)
+    return server.git("rev-parse", "HEAD", cwd=work).stdout.strip()
 
 
-def test_clone_with_credentials(lab, tmp_path):
-    done = lab.clone("user1/jukebox", tmp_path / "work")
+def test_clone_with_credentials(server, tmp_path):
+    done = server.clone("user1/jukebox", tmp_path / "work")
     assert (tmp_path / "work" / "README.md").read_text() == "# jukebox\n"
-    assert lab.passwords["user1"] not in done.stdout + done.stderr
-    author = lab.git("log", "-1", "--format=%an <%ae> %s", cwd=tmp_path / "work").stdout.strip()
+    assert server.passwords["user1"] not in done.stdout + done.stderr
+    author = server.git("log", "-1", "--format=%an <%ae> %s", cwd=tmp_path / "work").stdout.strip()
     assert author == "jukebox lab <lab@jukebox.invalid> Initial commit"
 
 
-def test_push_delivers_one_push_event(lab, tmp_path):
+def test_push_delivers_one_push_event(server, tmp_path):
     work = tmp_path / "work"
-    lab.clone("user1/jukebox", work)
-    before = lab.git("rev-parse", "HEAD", cwd=work).stdout.strip()
-    after = commit_file(lab, work, "train.py", b"print('train')\n", "Add training")
-    pushed = lab.git("push", "origin", "main", cwd=work)
-    assert lab.passwords["user1"] not in pushed.stdout + pushed.stderr
+    server.clone("user1/jukebox", work)
+    before = server.git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    after = commit_file(server, work, "train.py", b"print('train')\n", "Add training")
+    pushed = server.git("push", "origin", "main", cwd=work)
+    assert server.passwords["user1"] not in pushed.stdout + pushed.stderr
 
-    kind, event = lab.received.get(timeout=5)  # the hook has posted before the push returned
-    assert lab.received.empty()
+    kind, event = server.received.get(timeout=5)  # the hook has posted before the push returned
+    assert server.received.empty()
     assert kind == "push"
     assert (event["ref"], event["before"], event["after"]) == ("refs/heads/main", before, after)
     assert event["repository"]["name"] == "jukebox"
     assert event["repository"]["full_name"] == "user1/jukebox"
     assert event["repository"]["owner"]["login"] == "user1"
-    assert event["repository"]["clone_url"] == f"{lab.url}/user1/jukebox.git"
+    assert event["repository"]["clone_url"] == f"{server.url}/user1/jukebox.git"
     assert event["pusher"]["login"] == "user1"
     assert [(c["id"], c["message"]) for c in event["commits"]] == [(after, "Add training")]
-    assert lab.passwords["user1"] not in json.dumps(event)
+    assert server.passwords["user1"] not in json.dumps(event)
 
 
-def test_wrong_password_is_refused_and_pushes_nothing(lab, tmp_path):
+def test_wrong_password_is_refused_and_pushes_nothing(server, tmp_path):
     token = base64.b64encode(b"user1:wrong").decode()
     request = urllib.request.Request(
-        f"{lab.url}/user1/jukebox.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {token}"}
+        f"{server.url}/user1/jukebox.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {token}"}
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401
     assert refused.value.headers["WWW-Authenticate"] == 'Basic realm="jukebox lab git"'
 
-    failed = lab.clone("user1/jukebox", tmp_path / "nope", password="wrong-password", check=False)
+    failed = server.clone("user1/jukebox", tmp_path / "nope", password="wrong-password", check=False)
     assert failed.returncode != 0 and "Authentication failed" in failed.stderr
 
     work = tmp_path / "work"
-    lab.clone("user1/jukebox", work)
-    commit_file(lab, work, "sneaky.txt", b"x\n", "Sneaky")
-    refs = lab.refs("user1/jukebox")
-    failed = lab.git("push", "origin", "main", cwd=work, password="wrong-password", check=False)
+    server.clone("user1/jukebox", work)
+    commit_file(server, work, "sneaky.txt", b"x\n", "Sneaky")
+    refs = server.refs("user1/jukebox")
+    failed = server.git("push", "origin", "main", cwd=work, password="wrong-password", check=False)
     assert failed.returncode != 0 and "Authentication failed" in failed.stderr
     assert "wrong-password" not in failed.stdout + failed.stderr
-    assert lab.refs("user1/jukebox") == refs
-    assert lab.received.empty()
+    assert server.refs("user1/jukebox") == refs
+    assert server.received.empty()
 
 
-def test_users_only_reach_their_own_repos(lab, tmp_path):
-    failed = lab.clone("user1/jukebox", tmp_path / "theirs", user="user2", check=False)
+def test_users_only_reach_their_own_repos(server, tmp_path):
+    failed = server.clone("user1/jukebox", tmp_path / "theirs", user="user2", check=False)
     assert failed.returncode != 0 and "403" in failed.stderr
-    lab.clone("user2/jukebox", tmp_path / "mine", user="user2")
+    server.clone("user2/jukebox", tmp_path / "mine", user="user2")
 
 
-def test_big_binary_push_is_sent_chunked(lab, tmp_path, caplog):
+def test_big_binary_push_is_sent_chunked(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG, logger="jukebox.lab.gitserver")
     work = tmp_path / "work"
-    lab.clone("user1/jukebox", work)
-    after = commit_file(lab, work, "model.bin", os.urandom(2 * 1024 * 1024), "Add a 2 MB model")
-    lab.git("push", "origin", "main", cwd=work)
+    server.clone("user1/jukebox", work)
+    after = commit_file(server, work, "model.bin", os.urandom(2 * 1024 * 1024), "Add a 2 MB model")
+    server.git("push", "origin", "main", cwd=work)
 
-    bare = lab.root / "user1" / "jukebox.git"
+    bare = server.root / "user1" / "jukebox.git"
     size = subprocess.run(["git", "--git-dir", str(bare), "cat-file", "-s", f"{after}:model.bin"], capture_output=True)
     assert int(size.stdout) == 2 * 1024 * 1024
     assert "decoded a chunked request body" in caplog.text  # git sent it chunked: > http.postBuffer
-    assert lab.received.get(timeout=5)[1]["after"] == after
-    token = base64.b64encode(f"user1:{lab.passwords['user1']}".encode()).decode()
-    assert lab.passwords["user1"] not in caplog.text and token not in caplog.text
+    assert server.received.get(timeout=5)[1]["after"] == after
+    token = base64.b64encode(f"user1:{server.passwords['user1']}".encode()).decode()
+    assert server.passwords["user1"] not in caplog.text and token not in caplog.text
 
 
-def test_gzip_chunked_request_body(lab):
+def test_gzip_chunked_request_body(server):
     """git gzips large fetch requests; here by hand, gzip'd and chunked, in protocol v0."""
-    head = lab.refs("user1/jukebox").split()[0]
+    head = server.refs("user1/jukebox").split()[0]
     want = f"want {head}\n"
     request = f"{len(want) + 4:04x}{want}00000009done\n".encode()
-    token = base64.b64encode(f"user1:{lab.passwords['user1']}".encode()).decode()
-    connection = http.client.HTTPConnection("127.0.0.1", lab.server.server_port, timeout=10)
+    token = base64.b64encode(f"user1:{server.passwords['user1']}".encode()).decode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.http.server_port, timeout=10)
     connection.request(
         "POST",
         "/user1/jukebox.git/git-upload-pack",
@@ -248,27 +248,27 @@ def test_create_repo_is_idempotent_and_seeds_without_clutter(tmp_path):
         gitserver.create_repo(tmp_path / "repos", "..", "jukebox")
 
 
-def test_push_succeeds_when_ct_trigger_is_down_or_hangs(lab, tmp_path):
+def test_push_succeeds_when_ct_trigger_is_down_or_hangs(server, tmp_path):
     work = tmp_path / "work"
-    lab.clone("user1/jukebox", work)
-    bare = lab.root / "user1" / "jukebox.git"
+    server.clone("user1/jukebox", work)
+    bare = server.root / "user1" / "jukebox.git"
 
     with socket.socket() as closed:  # a port nobody listens on: connection refused
         closed.bind(("127.0.0.1", 0))
         down_url = f"http://127.0.0.1:{closed.getsockname()[1]}/hooks/push"
     gitserver.set_push_event_url(bare, down_url)
-    commit_file(lab, work, "a.txt", b"a\n", "A")
-    pushed = lab.git("push", "origin", "main", cwd=work)
+    commit_file(server, work, "a.txt", b"a\n", "A")
+    pushed = server.git("push", "origin", "main", cwd=work)
     assert "CT trigger unreachable" in pushed.stderr
 
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         gitserver.set_push_event_url(bare, f"http://127.0.0.1:{silent.getsockname()[1]}/hooks/push")
-        after = commit_file(lab, work, "b.txt", b"b\n", "B")
+        after = commit_file(server, work, "b.txt", b"b\n", "B")
         started = time.monotonic()
-        pushed = lab.git("push", "origin", "main", cwd=work)
+        pushed = server.git("push", "origin", "main", cwd=work)
         assert time.monotonic() - started < gitserver.PUSH_EVENT_TIMEOUT + 5
     assert "CT trigger unreachable" in pushed.stderr
-    assert lab.refs("user1/jukebox").split()[0] == after
-    assert lab.received.empty()
+    assert server.refs("user1/jukebox").split()[0] == after
+    assert server.received.empty()

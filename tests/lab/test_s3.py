@@ -46,7 +46,7 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
-class Lab:
+class S3Server:
     """One SeaweedFS server: its state folder, ports, credentials and process."""
 
     def __init__(self, folder: Path):
@@ -97,15 +97,15 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    server = Lab(tmp_path_factory.mktemp("s3"))
+def server(tmp_path_factory):
+    server = S3Server(tmp_path_factory.mktemp("s3"))
     server.start()
     yield server
     server.stop()
 
 
-def bucket_names(lab: Lab) -> set[str]:
-    return {bucket["Name"] for bucket in lab.client().list_buckets()["Buckets"]}
+def bucket_names(server: S3Server) -> set[str]:
+    return {bucket["Name"] for bucket in server.client().list_buckets()["Buckets"]}
 
 
 def test_weed_executable_is_the_packaged_binary():
@@ -133,37 +133,37 @@ def test_command_binds_loopback_and_sets_every_port(tmp_path):
     assert (tmp_path / "state" / "data").is_dir() and (tmp_path / "state" / "master").is_dir()
 
 
-def test_buckets_are_created_once(lab):
-    assert lab.ensure(["pipeline", "models"]) == ["pipeline", "models"]
-    assert lab.ensure(["pipeline", "models"]) == []
-    assert lab.ensure(["pipeline", "models", "data"]) == ["data"]
-    assert {"pipeline", "models", "data"} <= bucket_names(lab)
+def test_buckets_are_created_once(server):
+    assert server.ensure(["pipeline", "models"]) == ["pipeline", "models"]
+    assert server.ensure(["pipeline", "models"]) == []
+    assert server.ensure(["pipeline", "models", "data"]) == ["data"]
+    assert {"pipeline", "models", "data"} <= bucket_names(server)
 
 
-def test_object_round_trip(lab):
-    lab.ensure(["objects"])  # the first write after start-up may wait a few seconds for the volume server
-    lab.client().put_object(Bucket="objects", Key="run-1/model.onnx", Body=b"\x00weights\xff")
-    assert lab.client().get_object(Bucket="objects", Key="run-1/model.onnx")["Body"].read() == b"\x00weights\xff"
+def test_object_round_trip(server):
+    server.ensure(["objects"])  # the first write after start-up may wait a few seconds for the volume server
+    server.client().put_object(Bucket="objects", Key="run-1/model.onnx", Body=b"\x00weights\xff")
+    assert server.client().get_object(Bucket="objects", Key="run-1/model.onnx")["Body"].read() == b"\x00weights\xff"
 
 
-def test_wrong_secret_key_is_refused(lab):
+def test_wrong_secret_key_is_refused(server):
     with pytest.raises(ClientError) as refused:
-        lab.client(secret_key="not-the-secret").list_buckets()
+        server.client(secret_key="not-the-secret").list_buckets()
     assert refused.value.response["Error"]["Code"] in REFUSED
 
 
-def test_unknown_access_key_is_refused(lab):
+def test_unknown_access_key_is_refused(server):
     with pytest.raises(ClientError) as refused:
-        s3_client(lab.endpoint, "someone-else", "whatever").list_buckets()
+        s3_client(server.endpoint, "someone-else", "whatever").list_buckets()
     assert refused.value.response["Error"]["Code"] in REFUSED
 
 
-def test_anonymous_requests_are_refused(lab):
-    lab.ensure(["objects"])
-    lab.client().put_object(Bucket="objects", Key="private.txt", Body=b"no")
+def test_anonymous_requests_are_refused(server):
+    server.ensure(["objects"])
+    server.client().put_object(Bucket="objects", Key="private.txt", Body=b"no")
     anonymous = boto3.client(
         "s3",
-        endpoint_url=lab.endpoint,
+        endpoint_url=server.endpoint,
         region_name="us-east-1",
         config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"}),
     )
@@ -173,30 +173,30 @@ def test_anonymous_requests_are_refused(lab):
         assert refused.value.response["Error"]["Code"] in REFUSED
 
 
-def test_invalid_bucket_name_creates_nothing(lab):
-    before = bucket_names(lab)
+def test_invalid_bucket_name_creates_nothing(server):
+    before = bucket_names(server)
     with pytest.raises(ValueError, match="Bad_Name"):
-        lab.ensure(["fresh-bucket", "Bad_Name"])
+        server.ensure(["fresh-bucket", "Bad_Name"])
     for name in ("ab", "-dash-first", "x" * 64, "dot-last.", "new-line\n", "Upper"):
         with pytest.raises(ValueError, match="invalid"):
-            lab.ensure([name])
-    assert bucket_names(lab) == before
+            server.ensure([name])
+    assert bucket_names(server) == before
 
 
-def test_every_port_listens_on_loopback(lab):
-    for port in lab.ports.all_ports():
+def test_every_port_listens_on_loopback(server):
+    for port in server.ports.all_ports():
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
 
 
-def test_identities_file_is_private(lab):
-    assert stat.S_IMODE(lab.identities.stat().st_mode) == 0o600
-    assert lab.secret_key not in " ".join(weed_command(lab.state_dir, lab.ports, lab.identities))
+def test_identities_file_is_private(server):
+    assert stat.S_IMODE(server.identities.stat().st_mode) == 0o600
+    assert server.secret_key not in " ".join(weed_command(server.state_dir, server.ports, server.identities))
 
 
 @pytest.mark.lab  # starts and restarts the lab's S3 server
 def test_objects_survive_a_restart(tmp_path):
-    server = Lab(tmp_path)
+    server = S3Server(tmp_path)
     server.start()
     try:
         server.ensure(["pipeline"])
