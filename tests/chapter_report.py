@@ -3,7 +3,7 @@
 A pytest plugin (registered by conftest.py). At the end of a run it prints the report and writes it to
 ``reports/chapters.md`` and, as a page that needs nothing but a browser, ``reports/chapters.html``.
 Each failed test's whole log (traceback and captured output) goes to ``reports/logs/<test id>.txt``,
-which the page links to. A test module declares its chapter with ``CHAPTER = "…"``.
+which the page links to. A test's chapter is its folder under ``tests/``, named in ``CHAPTERS``.
 """
 
 import html
@@ -18,7 +18,20 @@ from urllib.parse import quote
 
 import pytest
 
-SHARED = "kit (shared package)"  # the chapter of tests that declare none
+# The folders of tests/ and the chapter each stands for in the report, in the course's order.
+CHAPTERS = {
+    "chapter3": "3-prod_datascience",
+    "chapter5": "5-data-versioning",
+    "chapter7": "7-feature_store",
+    "data": "99-data_prep",
+    "workbench": "workbench (play button, JupyterLab)",
+    "workshop": "the workshop's instructions and cluster (its CT tasks)",
+    "scenarios": "scenarios A and B, end to end",
+    "course": "the course (workshop, progress, checkpoints)",
+    "lab": "local lab",
+    "guides": "guides (English and Korean)",
+    "kit": "kit (shared package)",
+}
 STATES = ("passed", "failed", "skipped")
 SLOWEST = 3  # how many of each chapter's slowest tests the report lists
 
@@ -40,7 +53,9 @@ def pytest_configure(config):
 
 
 def chapter_of(item) -> str:
-    return getattr(item.module, "CHAPTER", SHARED)
+    """The chapter of a test: its folder's, or the folder's own name where ``CHAPTERS`` has none."""
+    folder = Path(item.path).parent.name
+    return CHAPTERS.get(folder, folder)
 
 
 def reason_of(report, call) -> str:

@@ -21,8 +21,6 @@ import pytest
 
 from jukebox.lab import gitserver
 
-CHAPTER = "local lab"  # for the report by chapter
-
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Learner",
     "GIT_AUTHOR_EMAIL": "learner@example.invalid",

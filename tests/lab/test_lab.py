@@ -25,8 +25,6 @@ from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import process, settings
 from jukebox.paths import DATA_PREP
 
-CHAPTER = "local lab"  # for the report by chapter
-
 HELLO_PIPELINE = """
 from pathlib import Path
 

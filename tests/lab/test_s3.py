@@ -29,8 +29,6 @@ from jukebox.lab.s3 import (
     write_identities,
 )
 
-CHAPTER = "local lab"  # for the report by chapter
-
 REFUSED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"}
 
 

@@ -4,8 +4,6 @@ import pytest
 
 from jukebox.lab import runs, schedules
 
-CHAPTER = "local lab"  # for the report by chapter
-
 
 @pytest.mark.parametrize(("text", "seconds"), [("1d", 86400), ("12h", 43200), ("30m", 1800), ("45s", 45)])
 def test_intervals(text, seconds):

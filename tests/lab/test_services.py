@@ -2,8 +2,6 @@
 
 from jukebox.lab import services, settings
 
-CHAPTER = "local lab"  # for the report by chapter
-
 
 def test_listing_the_services_only_reads_and_starting_one_prepares_what_it_needs(tmp_path):
     base = 30000

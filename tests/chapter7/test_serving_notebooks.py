@@ -1,0 +1,135 @@
+"""Chapter 7's serving notebooks (3 and 4), run headless against a participant's model server in the lab.
+
+A participant of their own ("serving_nb"): the song properties in their ``s3://data``, their
+workbench's feature store applied and materialized (what notebook 1 does: notebook 3 reads it), their
+outer loop's declared (project ``music``, filled by ``initialize-feast-database``: the transformer
+reads it), a model trained and deployed by CT after a push (alias ``test``), and their serving
+started with ``python -m jukebox.lab serve``. The notebooks run from the chapter's folder with that
+participant's variables, as in their workbench.
+"""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from labtools import Participant
+from notebooktools import assert_no_secret, has_plot, outputs_text
+from notebooktools import execute as run_notebook
+
+from jukebox.feature_store import FEATURE_REPO
+from jukebox.lab import serving
+from jukebox.paths import DATA_PREP, REPO_ROOT
+
+FOLDER = REPO_ROOT / "7-feature_store"
+ONLINE = FOLDER / "3-test_load_online_features.ipynb"
+REQUEST = FOLDER / "4-request_feast_model.ipynb"
+ABBA = "3vkQ5DAB1qQMYO4Mr9zJN6"
+LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"
+
+MATERIALIZE = """
+from datetime import UTC, datetime
+from jukebox.feature_store import open_store
+open_store().materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
+"""
+
+
+def run(command: list[str], env: dict, cwd: Path) -> None:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def transformer_answer(participant: Participant, *song_ids: str) -> dict:
+    """What the participant's transformer answers for ``song_ids`` (the Jukebox page's request)."""
+    ids = {"name": "input", "shape": [len(song_ids), 1], "datatype": "STRING", "data": [[i] for i in song_ids]}
+    request = urllib.request.Request(
+        f"{participant.variables()['JUKEBOX_MODEL_URL']}/v2/models/jukebox/infer",
+        data=json.dumps({"inputs": [ids]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+@pytest.fixture(scope="module")
+def served(shared_lab) -> Participant:
+    """A participant with the online store filled, a model deployed by CT and their serving started."""
+    who = Participant(shared_lab, shared_lab.add_participant("serving_nb"))
+    shared_lab.ensure_buckets("data", "data-cache", user=who.name)
+    who.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
+    run([str(Path(sys.executable).with_name("feast")), "apply"], who.variables(), FEATURE_REPO)
+    run([sys.executable, "-c", MATERIALIZE], who.variables(), FEATURE_REPO)
+    initialized = who.declare_feast_database(shared_lab.home.parent)
+    assert initialized.status == "succeeded", initialized.message
+    clone = who.clone("jukebox", shared_lab.home.parent / "serving_nb-jukebox")
+    (clone / "README.md").write_text((clone / "README.md").read_text() + "\nServe me.\n")
+    commit = who.commit_and_push(clone, "A model to serve")
+    trained = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
+    assert trained["status"] == "succeeded", trained["message"]
+    answer = who.cli("serve", "--user", who.name).stdout
+    assert f"Open the Jukebox page: {serving.url(who.settings, 'jukebox-ui', who.name)}" in answer
+    deadline = time.monotonic() + 60
+    while serving.served_version(who.settings, who.name) is None:
+        assert time.monotonic() < deadline, "the model server did not load the deployed version"
+        time.sleep(0.5)
+    return who
+
+
+def test_notebooks_are_saved_clean_and_parameterized():
+    for path in (ONLINE, REQUEST):
+        notebook = nbformat.read(path, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(not cell.outputs and cell.execution_count is None for cell in code), f"{path.name} has outputs"
+        (parameters,) = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+        assert "os.environ.get(" in parameters.source, path.name
+        text = path.read_text()
+        assert "127.0.0.1" not in text and "<paste" not in text and "/opt/app-root" not in text, path.name
+    online = ONLINE.read_text()
+    assert '"loudness"' not in online and '"energy"' not in online, "the feature list comes from the feature service"
+
+
+@pytest.mark.slow
+def test_online_features_scaled_by_the_served_scaler_give_the_transformer_s_answer(served, tmp_path):
+    output = tmp_path / ONLINE.name
+    notebook = run_notebook(ONLINE, output, served.variables(), cwd=FOLDER)
+    text = outputs_text(notebook)
+    version = serving.served_version(served.settings, served.name)
+    assert "serving_fs has 13 features" in text
+    assert f"The server serves {served.model_name} version {version}, with 13 inputs." in text
+    assert "2 songs x " in text and f"from model version {version}" in text
+    assert has_plot(notebook)
+    # The model called by hand ranks ABBA's countries as the transformer does.
+    outputs = {output["name"]: output for output in transformer_answer(served, ABBA)["outputs"]}
+    codes, probabilities = outputs["country_codes"]["data"], outputs["probabilities"]["data"]
+    best = max(range(len(codes)), key=probabilities.__getitem__)
+    assert f"{ABBA}: most likely {codes[best]} ({probabilities[best]:.1%})" in text
+    assert_no_secret(served.lab, served.name, output)
+
+
+@pytest.mark.slow
+def test_a_request_with_only_a_song_id_gets_its_countries_and_an_unknown_song_a_404(served, tmp_path):
+    output = tmp_path / REQUEST.name
+    notebook = run_notebook(REQUEST, output, served.variables(), cwd=FOLDER)
+    text = outputs_text(notebook)
+    version = serving.served_version(served.settings, served.name)
+    assert f"Serving jukebox, version {version}" in text
+    assert f"Model version {version}; outputs: " in text and "country_codes" in text
+    assert "probabilities shape: [2, " in text
+    assert f"HTTP 404: No song {LIVE_FOREVER} in the feature store (project music)" in text
+    assert has_plot(notebook)
+    assert_no_secret(served.lab, served.name, output)
+
+
+@pytest.mark.slow
+def test_status_shows_the_served_version_and_a_second_serve_starts_nothing(served):
+    version = serving.served_version(served.settings, served.name)
+    status = served.cli("status").stdout
+    assert f"serves {served.model_name} version {version}" in status
+    assert f"jukebox-ui-{served.name}" in status
+    again = served.cli("serve", "--user", served.name).stdout
+    assert f"model-server-{served.name} is already running" in again
+    assert f"serves {served.model_name} version {version} (alias test)" in again
