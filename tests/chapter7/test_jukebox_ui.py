@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jukebox.paths import DATA_PREP
+from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import COUNTRIES
 
 MODEL = "jukebox"
@@ -35,6 +35,8 @@ BILLIE = "6wf7Yu7cxBSPrRlWeSeK0Q"  # What Was I Made For?, Billie Eilish
 SCORED = (GIMME, BILLIE)  # the songs the model double knows (Live Forever is not in its "feature store")
 CODES = sorted(COUNTRIES)  # the label encoder's classes: the country codes in alphabetical order
 STARTUP = 90  # seconds a server may take to answer its first call on a busy machine
+SCREENS = {"laptop": (1280, 900), "phone": (390, 844)}  # the sizes the page must fit, in CSS pixels
+SCREENSHOTS = REPO_ROOT / "reports" / "screenshots"  # kept with the instructors' report
 
 
 def not_in_store(song_id: str) -> str:
@@ -230,10 +232,10 @@ def jukebox(participant, tmp_path) -> Jukebox:
 
 
 @contextlib.contextmanager
-def opened(url: str):
+def opened(url: str, size: tuple[int, int] = (1400, 900)):
     from browsertools import browser_page
 
-    with browser_page() as page:
+    with browser_page(*size) as page:
         page.goto(url)
         yield page
 
@@ -329,6 +331,61 @@ def test_choosing_a_song_shows_its_countries_by_probability_with_names_and_a_cha
         assert page.locator("#chart text.label").all_text_contents() == [names[code] for code in by_probability[:10]]
         assert page.inner_text("#model-version") == f"model version {MODEL_VERSION}"
         page.screenshot(path=str(tmp_path / "jukebox-page.png"), full_page=True)
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_every_column_of_the_answer_is_on_screen_at_a_laptops_and_a_phones_size(catalog, jukebox, screen):
+    width, height = SCREENS[screen]
+    with jukebox.model(), jukebox.page_server(), opened(jukebox.url, (width, height)) as page:
+        search(page, "gimme! gimme", "results")
+        page.click("#results .song")
+        prediction_state(page, "result")
+        page.locator("#countries").scroll_into_view_if_needed()
+        box = page.locator(".table-box").bounding_box()
+        for cell in ("#countries thead th:nth-child(3)", "#countries tbody tr:first-child td:nth-child(3)"):
+            seen = page.locator(cell).bounding_box()
+            assert box["x"] - 1 <= seen["x"] and seen["x"] + seen["width"] <= box["x"] + box["width"] + 1, (
+                f"At {width}×{height} {cell} is cut off: {seen} outside its box {box}."
+            )
+            assert seen["x"] + seen["width"] <= width, f"At {width}×{height} {cell} is off the screen: {seen}."
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.querySelector('.table-box').scrollWidth,"
+            " document.querySelector('.table-box').clientWidth]"
+        )
+        assert widths[0] <= width and widths[1] <= widths[2], f"At {width}×{height} something overflows: {widths}"
+        assert page.inner_text("#countries thead th:nth-child(3)") == "Probability (%)"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"jukebox-search-{screen}-{width}x{height}.png"), full_page=True)
+
+
+def test_a_song_is_found_and_chosen_with_the_keyboard_alone(catalog, jukebox):
+    with jukebox.model(), jukebox.page_server(), opened(jukebox.url) as page:
+        assert page.evaluate("document.activeElement.id") == "query", "the page opens in its search box"
+        page.keyboard.type("billie eilish")
+        page.wait_for_selector('#search[data-state="results"][data-query="billie eilish"]')
+        assert "↓ goes through them, Enter chooses one." in page.inner_text("#search-status")
+        focused = "document.activeElement.dataset.id || document.activeElement.id"
+        ids = page.locator("#results .song").evaluate_all("songs => songs.map(song => song.dataset.id)")
+        assert BILLIE in ids and len(ids) > 2, ids
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(focused) == ids[0]
+        for _ in range(ids.index(BILLIE)):
+            page.keyboard.press("ArrowDown")
+        assert page.evaluate(focused) == BILLIE
+        page.keyboard.press("Enter")
+        prediction_state(page, "result")
+        assert page.inner_text("#song-id") == BILLIE
+        chosen = page.locator(f'#results .song[data-id="{BILLIE}"]')
+        assert chosen.get_attribute("aria-current") == "true"
+        assert "✓ its countries are shown" in chosen.inner_text(), "the chosen song says so in words, not only colour"
+        page.keyboard.press("End")
+        assert page.evaluate(focused) == ids[-1]
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(focused) == "query", "↑ from the first song goes back to the search box"
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Escape")
+        assert page.evaluate(focused) == "query"
 
 
 def test_a_song_not_in_the_feature_store_yet_says_so(catalog, jukebox):

@@ -83,7 +83,8 @@ async function runSearch() {
   if (answer.songs.length) {
     const count = answer.songs.length;
     const found = count === 1 ? "1 song found." : `${count} songs found${count === 20 ? " (the first 20)" : ""}.`;
-    setSearch("results", found, text);
+    const keys = count === 1 ? "↓ goes to it, Enter chooses it." : "↓ goes through them, Enter chooses one.";
+    setSearch("results", `${found} ${keys}`, text);
   } else {
     setSearch(answer.note ? "no-catalog" : "no-match", `No song matches “${text}”.`, text);
   }
@@ -99,6 +100,7 @@ function showResults(songs) {
     button.append(
       element("span", { class: "song-name" }, song.name || song.spotify_id),
       element("span", { class: "song-artists" }, song.artists),
+      element("span", { class: "song-shown" }, "✓ its countries are shown"),
     );
     if (chosen && chosen.spotify_id === song.spotify_id) button.setAttribute("aria-current", "true");
     button.addEventListener("click", () => choose(song));
@@ -279,4 +281,23 @@ $("search-form").addEventListener("submit", (event) => {
   runSearch();
 });
 $("retry").addEventListener("click", () => chosen && predict());
+
+// The keyboard: ↓ from the search box goes to the songs found, ↑ and ↓ move among them, Enter or
+// Space chooses one (it is a button), Escape goes back to the search box.
+function moveAmongResults(event) {
+  const songs = [...document.querySelectorAll("#results .song")];
+  const at = songs.indexOf(document.activeElement);
+  const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: songs.length - 1 }[event.key];
+  if (event.key === "Escape" && at >= 0) {
+    $("query").focus();
+  } else if (to !== undefined && songs.length && (at >= 0 || event.key === "ArrowDown")) {
+    if (to < 0) $("query").focus();
+    else songs[Math.min(to, songs.length - 1)].focus();
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+$("query").addEventListener("keydown", moveAmongResults);
+$("results").addEventListener("keydown", moveAmongResults);
 $("query").focus();
