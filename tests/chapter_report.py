@@ -58,6 +58,12 @@ def chapter_of(item) -> str:
     return CHAPTERS.get(folder, folder)
 
 
+def in_course_order(chapter: str) -> tuple[int, str]:
+    """The key that lists the chapters as ``CHAPTERS`` does, any other after them by name."""
+    titles = list(CHAPTERS.values())
+    return (titles.index(chapter), "") if chapter in titles else (len(titles), chapter)
+
+
 def reason_of(report, call) -> str:
     """The one sentence an instructor reads: the first line of the error, or the reason given for a skip."""
     if report.failed:
@@ -147,7 +153,7 @@ class ChapterReport:
 
     def markdown(self) -> list[str]:
         lines = ["# Test report by chapter", ""]
-        for chapter in sorted(self.chapters):
+        for chapter in sorted(self.chapters, key=in_course_order):
             results = self.results(chapter)
             n = counts(results)
             seconds = sum(result.seconds for result in results)
@@ -167,7 +173,8 @@ class ChapterReport:
             f"{n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped · {minutes(run_seconds)}"
             f" · <code>{html.escape(self.command)}</code></p>"
         )
-        sections = [html_chapter(chapter, self.results(chapter)) for chapter in sorted(self.chapters)]
+        chapters = sorted(self.chapters, key=in_course_order)
+        sections = [html_chapter(chapter, self.results(chapter)) for chapter in chapters]
         return HTML_PAGE.format(body="\n".join([header, *sections]))
 
 

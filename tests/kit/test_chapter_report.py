@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-from chapter_report import CHAPTERS
+from chapter_report import CHAPTERS, in_course_order
 
 pytest_plugins = ["pytester"]
 
@@ -139,3 +139,11 @@ def test_every_test_module_is_in_a_folder_the_report_names():
         if module.parent.name not in CHAPTERS or module.parent.parent != tests
     ]
     assert not outside, f"Put these in a folder of tests/ that chapter_report.CHAPTERS names: {outside}"
+
+
+def test_the_report_lists_the_chapters_in_the_courses_order_and_any_other_after():
+    shown = sorted(
+        ["kit (shared package)", "zeta", "local lab", "7-feature_store", "3-prod_datascience", "alpha"],
+        key=in_course_order,
+    )
+    assert shown == ["3-prod_datascience", "7-feature_store", "local lab", "kit (shared package)", "alpha", "zeta"]
