@@ -61,3 +61,12 @@ def assert_no_secret(lab, user: str, path: Path) -> None:
     secrets = [*settings.secret_values(lab.settings), base64.b64encode(f"{user}:{password}".encode()).decode()]
     leaked = [secret for secret in secrets if secret in text]
     assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"
+
+
+def parameters_cell(path: Path) -> str:
+    """The source of a committed notebook's one ``parameters`` cell; it fails if any cell has an output."""
+    code = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), f"{path.name} has outputs"
+    tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} has {len(tagged)} cells tagged parameters, not one"
+    return tagged[0].source

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from ipykernel.kernelspec import write_kernel_spec
 from labtools import Participant
+from notebooktools import assert_no_secret, outputs_text, parameters_cell
 from notebooktools import execute as run_notebook
-from notebooktools import outputs_text
 
 from jukebox.lab import settings
 from jukebox.paths import REPO_ROOT
@@ -56,18 +56,6 @@ def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> 
     return run_notebook(notebook, output, env, cwd=notebook.parent, timeout=300, **parameters)
 
 
-def assert_no_secret(participant: Participant, path: Path) -> None:
-    """No generated secret (nor the participant's basic-auth token) anywhere in the executed notebook's file."""
-    text = path.read_text()
-    password = settings.credentials(participant.settings)["git"][participant.name]
-    secrets = [
-        *settings.secret_values(participant.settings),
-        base64.b64encode(f"{participant.name}:{password}".encode()).decode(),
-    ]
-    leaked = [secret for secret in secrets if secret in text]
-    assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"
-
-
 def s3_object(participant: Participant) -> bytes:
     return participant.s3().get_object(Bucket="data", Key=KEY)["Body"].read()
 
@@ -88,11 +76,7 @@ def tracked(participant, kernel_env, tmp_path_factory):
 
 def test_notebooks_are_saved_clean_and_parameterized():
     for path in (TRACK, SEE_CHANGE):
-        notebook = nbformat.read(path, as_version=4)
-        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-        assert all(not cell.outputs and cell.execution_count is None for cell in code), f"{path.name} has outputs"
-        tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
-        assert len(tagged) == 1 and "workdir = " in tagged[0].source, path.name
+        assert "workdir = " in parameters_cell(path), path.name
         text = path.read_text()
         assert "<paste-the-link-here>" not in text and "/opt/app-root" not in text, path.name
 
@@ -110,7 +94,7 @@ def test_see_change_without_the_scratch_clone_says_to_run_notebook_2_first(parti
     )
     assert participant.s3().list_objects_v2(Bucket="data").get("Contents", []) == before
     assert not (tmp_path / "nothing-here").exists()
-    assert_no_secret(participant, output)
+    assert_no_secret(participant.lab, participant.name, output)
 
 
 @pytest.mark.slow
@@ -162,13 +146,13 @@ def test_see_change_shows_two_versions_and_leaves_s3_and_the_clone_as_it_found_t
     assert s3_object(participant) == data and participant.s3().head_object(Bucket="data", Key=KEY)["ETag"] == etag
     assert git(clone, "rev-parse", "HEAD") == head and git(clone, "status", "--porcelain") == ""
     assert sorted(path.name for path in workdir.iterdir()) == ["jukebox"]  # the backup is gone
-    assert_no_secret(participant, output)
+    assert_no_secret(participant.lab, participant.name, output)
 
 
 @pytest.mark.slow
 def test_no_lab_secret_in_the_executed_notebooks(participant, tracked):
     _, _, track_output = tracked
-    assert_no_secret(participant, track_output)
+    assert_no_secret(participant.lab, participant.name, track_output)
 
 
 @pytest.mark.slow
@@ -179,7 +163,7 @@ def test_track_runs_again_from_a_fresh_clone(participant, kernel_env, tracked, t
     execute(TRACK, output, kernel_env, workdir=str(workdir))
     assert yaml.safe_load(git(clone, "show", f"HEAD:{KEY}.dvc"))["outs"][0]["md5"] == md5
     assert git(clone, "rev-list", "--count", "HEAD") == "2"  # the initial commit and one DVC commit
-    assert_no_secret(participant, output)
+    assert_no_secret(participant.lab, participant.name, output)
 
 
 @pytest.mark.slow
@@ -203,4 +187,4 @@ def test_track_with_wrong_credentials_stops_with_one_sentence(
     assert "not-the-secret" not in output.read_text()
     assert base64.b64encode(f"{participant.name}:not-the-secret".encode()).decode() not in output.read_text()
     assert participant.s3().list_objects_v2(Bucket="data")["Contents"] == before
-    assert_no_secret(participant, output)
+    assert_no_secret(participant.lab, participant.name, output)
