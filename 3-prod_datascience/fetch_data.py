@@ -19,6 +19,8 @@ from pathlib import Path
 import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Output, component
 
+from jukebox.components.ships import ships
+from jukebox.components.step_helpers import download_parquet, join_charts, open_feature_store, parquet_table
 from jukebox.data_contract import FEATURES
 from jukebox.pins import BASE_IMAGE, GIT_IMAGE, pinned
 
@@ -32,6 +34,7 @@ FEATURE_STORE_YAML = FEATURE_REPO_CONFIG.read_text() if FEATURE_REPO_CONFIG.is_f
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests"))
+@ships(parquet_table, download_parquet, join_charts)
 def fetch_data(
     rankings_url: str,
     properties_url: str,
@@ -46,44 +49,10 @@ def fetch_data(
         features: the song properties the model learns from.
         dataset: one row per (song, country where it charted), with the features.
     """
-    import hashlib
-    import io
-
-    import pandas as pd
-    import requests
-
-    def download_parquet(url: str, what: str, required: list) -> tuple:
-        try:
-            response = requests.get(url, timeout=120)
-        except requests.RequestException as error:
-            raise RuntimeError(f"Cannot download the {what} from {url}: {type(error).__name__}.") from None
-        if response.status_code != 200:
-            raise RuntimeError(f"Cannot download the {what} from {url}: HTTP {response.status_code}.")
-        if not response.content:
-            raise RuntimeError(f"The {what} at {url} is an empty file.")
-        try:
-            frame = pd.read_parquet(io.BytesIO(response.content))
-        except Exception:
-            raise RuntimeError(f"The {what} at {url} is not a parquet file.") from None
-        missing = [column for column in required if column not in frame.columns]
-        if missing:
-            raise RuntimeError(f"The {what} at {url} lack the columns {', '.join(missing)}.")
-        if frame.empty:
-            raise RuntimeError(f"The {what} at {url} have no rows.")
-        return frame, hashlib.md5(response.content).hexdigest()
-
     rankings, rankings_md5 = download_parquet(rankings_url, "song rankings", ["spotify_id", "country"])
     properties, properties_md5 = download_parquet(properties_url, "song properties", ["spotify_id", *features])
     print(f"Downloaded {len(rankings):,} chart entries and {len(properties):,} songs.")
-
-    if "event_timestamp" in properties.columns:  # a history (chapter 7): each song's latest row counts
-        properties = properties.sort_values("event_timestamp", kind="stable")
-    data = (
-        rankings[["spotify_id", "country"]]
-        .dropna()
-        .drop_duplicates()
-        .merge(properties.drop_duplicates("spotify_id", keep="last"), on="spotify_id", how="inner")
-    )
+    data = join_charts(rankings, properties)
     if data.empty:
         raise RuntimeError(f"No song of the rankings at {rankings_url} is in the song properties at {properties_url}.")
     print(f"Joined: {len(data):,} (song, country) pairs, {data['spotify_id'].nunique():,} songs.")
@@ -102,6 +71,7 @@ def fetch_data(
 
 
 @component(base_image=GIT_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests", "PyYAML", "dvc", "dvc-s3"))
+@ships(parquet_table, download_parquet, join_charts)
 def fetch_data_from_dvc(
     cluster_domain: str,
     git_version: str,
@@ -124,16 +94,12 @@ def fetch_data_from_dvc(
         dataset: one row per (song, country where it charted), with the DVC md5 in its metadata.
     """
     import base64
-    import hashlib
-    import io
     import os
     import re
     import subprocess
     import sys
     import tempfile
 
-    import pandas as pd
-    import requests
     import yaml
 
     user, password = os.environ["username"], os.environ["password"]
@@ -171,27 +137,18 @@ def fetch_data_from_dvc(
         dvc_md5 = yaml.safe_load(file)["outs"][0]["md5"]
     dvc = [sys.executable, "-m", "dvc"]  # the DVC of this Python, whether or not its bin/ is on PATH
     run([*dvc, "pull", "--quiet", "song_properties.parquet.dvc"], repo, "pull song_properties.parquet with DVC")
-    properties = pd.read_parquet(os.path.join(repo, "song_properties.parquet"))
+    with open(os.path.join(repo, "song_properties.parquet"), "rb") as file:
+        properties = parquet_table(
+            file.read(), "song properties", f"tracked by DVC at version {git_version}", ["spotify_id", *features]
+        )
     with open(os.path.join(repo, ".dvc", "config")) as file:
         dvc_config = file.read()
-
-    response = requests.get(rankings_url, timeout=120)
-    if response.status_code != 200:
-        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: HTTP {response.status_code}.")
-    rankings = pd.read_parquet(io.BytesIO(response.content))
-    missing = [column for column in ["spotify_id", *features] if column not in properties.columns]
-    if missing:
+    rankings, rankings_md5 = download_parquet(rankings_url, "song rankings", ["spotify_id", "country"])
+    data = join_charts(rankings, properties)
+    if data.empty:
         raise RuntimeError(
-            f"The DVC-tracked song_properties.parquet at {git_version} lacks the columns {', '.join(missing)}."
+            f"No song of the rankings at {rankings_url} is in the song properties tracked by DVC at {git_version}."
         )
-    if "event_timestamp" in properties.columns:  # a history (chapter 7): each song's latest row counts
-        properties = properties.sort_values("event_timestamp", kind="stable")
-    data = (
-        rankings[["spotify_id", "country"]]
-        .dropna()
-        .drop_duplicates()
-        .merge(properties.drop_duplicates("spotify_id", keep="last"), on="spotify_id", how="inner")
-    )
     print(f"DVC data at {git_version} (md5 {dvc_md5}): {len(properties):,} songs; joined {len(data):,} pairs.")
     data.to_parquet(dataset.path, index=False)
     dataset.metadata.update(
@@ -202,7 +159,7 @@ def fetch_data_from_dvc(
             "dvc_md5": dvc_md5,
             "dvc_config": dvc_config,
             "rankings_url": rankings_url,
-            "rankings_md5": hashlib.md5(response.content).hexdigest(),
+            "rankings_md5": rankings_md5,
             "features": list(features),
             "rows": len(data),
         }
@@ -213,6 +170,7 @@ def fetch_data_from_dvc(
     base_image=BASE_IMAGE,
     packages_to_install=pinned("feast", "pandas", "pyarrow", "requests", "s3fs", "psycopg", "psycopg-binary"),
 )
+@ships(parquet_table, download_parquet, open_feature_store)
 def fetch_data_from_feast(
     feature_store_yaml: str,
     rankings_url: str,
@@ -237,46 +195,11 @@ def fetch_data_from_feast(
         version: the git version being trained (recorded in the lineage).
         feature_service: the feature service to train through.
     """
-    import hashlib
-    import io
-    import os
-    import re
-    import tempfile
-    from pathlib import Path
-
     import pandas as pd
-    import requests
-    from feast import FeatureStore
     from feast.errors import FeastObjectNotFoundException
 
-    if not feature_store_yaml.strip() and not os.environ.get("FEAST_FS_YAML_FILE_PATH"):
-        raise RuntimeError(
-            "The pipeline was compiled without 7-feature_store/feature_repo/feature_store.yaml: "
-            "compile it in a clone of the whole jukebox repo."
-        )
-    try:
-        response = requests.get(rankings_url, timeout=120)
-    except requests.RequestException as error:
-        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: {type(error).__name__}.") from None
-    if response.status_code != 200:
-        raise RuntimeError(f"Cannot download the song rankings from {rankings_url}: HTTP {response.status_code}.")
-    charts = pd.read_parquet(io.BytesIO(response.content), columns=["spotify_id", "country", "snapshot_date"])
-
-    if os.environ.get("AWS_S3_ENDPOINT"):  # Feast's S3 reads take the endpoint from the AWS SDK's variable
-        os.environ.setdefault("AWS_ENDPOINT_URL_S3", os.environ["AWS_S3_ENDPOINT"])
-    repo = Path(tempfile.mkdtemp())
-    (repo / "feature_store.yaml").write_text(feature_store_yaml)
-    config = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH") or repo / "feature_store.yaml")
-    if not config.is_file():  # the lab's outer loop before its feast database is declared
-        raise RuntimeError(
-            f"No feature store configuration at {config}: "
-            "declare toolings/feast-database/config.yaml in mlops-gitops and push."
-        )
-    settings = "\n".join(line for line in config.read_text().splitlines() if not line.lstrip().startswith("#"))
-    unset = sorted({name for name in re.findall(r"\$\{(\w+)\}", settings) if name not in os.environ})
-    if unset:
-        raise RuntimeError(f"The feature store configuration needs {', '.join(unset)}: check the step's secrets.")
-    store = FeatureStore(repo_path=str(repo))
+    store = open_feature_store(feature_store_yaml)
+    charts, rankings_md5 = download_parquet(rankings_url, "song rankings", ["spotify_id", "country", "snapshot_date"])
     try:
         service = store.get_feature_service(feature_service)
     except FeastObjectNotFoundException:
@@ -286,7 +209,8 @@ def fetch_data_from_feast(
         ) from None
     features = [field.name for view in service.feature_view_projections for field in view.features]
 
-    entities = charts.dropna().groupby(["spotify_id", "country"], as_index=False)["snapshot_date"].min()
+    charts = charts[["spotify_id", "country", "snapshot_date"]].dropna()
+    entities = charts.groupby(["spotify_id", "country"], as_index=False)["snapshot_date"].min()
     entities["event_timestamp"] = pd.to_datetime(entities["snapshot_date"], utc=True)
     same_moment = entities.groupby(["spotify_id", "event_timestamp"]).cumcount()
     entities["event_timestamp"] += pd.to_timedelta(same_moment, unit="us")
@@ -311,7 +235,7 @@ def fetch_data_from_feast(
             "feast_project": store.project,
             "feast_registry": str(store.config.registry.path).split("@")[-1],
             "rankings_url": rankings_url,
-            "rankings_md5": hashlib.md5(response.content).hexdigest(),
+            "rankings_md5": rankings_md5,
             "features": features,
             "rows": len(data),
         }

@@ -26,10 +26,13 @@ the lab (``JUKEBOX_MODEL_VOLUME``), and both end in MLflow.
 import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Input, Metrics, Model, component
 
+from jukebox.components.ships import ships
+from jukebox.components.step_helpers import kubeflow_registry
 from jukebox.pins import BASE_IMAGE, pinned
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("mlflow", "model-registry"))
+@ships(kubeflow_registry)
 def check_accuracy_gate(
     model_name: str, cluster_domain: str, accuracy_tolerance: float, metrics: Input[Metrics], prod_flag: bool = False
 ):
@@ -43,7 +46,6 @@ def check_accuracy_gate(
         prod_flag: a CT run: compare with the ``<user>-prod`` registry's production model.
     """
     import os
-    from pathlib import Path
 
     accuracy = float(metrics.metadata["accuracy"])
 
@@ -58,18 +60,7 @@ def check_accuracy_gate(
             return None, ""
 
     def production_in_kubeflow():
-        from model_registry import ModelRegistry
-
-        namespace = os.environ["namespace"]
-        registry_name = namespace.split("-")[0] + ("-prod" if prod_flag else "")
-        token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-        registry = ModelRegistry(
-            server_address=f"https://{registry_name}-registry-rest.{cluster_domain}",
-            port=443,
-            author=namespace,
-            is_secure=False,
-            user_token=token_file.read_text() if token_file.exists() else None,
-        )
+        registry, _ = kubeflow_registry(cluster_domain, prod_flag)
         if registry.get_registered_model(model_name):
             for candidate in registry.get_model_versions(model_name):
                 if candidate.custom_properties.get("stage") == "production":
@@ -94,6 +85,7 @@ def check_accuracy_gate(
     base_image=BASE_IMAGE,
     packages_to_install=pinned("mlflow", "onnx", "onnxruntime", "boto3", "model-registry"),
 )
+@ships(kubeflow_registry)
 def push_to_model_registry(
     model_name: str,
     version: str,
@@ -203,18 +195,8 @@ def push_to_model_registry(
 
     def register_in_kubeflow() -> str:
         import boto3
-        from model_registry import ModelRegistry
 
-        namespace = os.environ["namespace"]
-        registry_name = namespace.split("-")[0] + ("-prod" if prod_flag else "")
-        token_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-        registry = ModelRegistry(
-            server_address=f"https://{registry_name}-registry-rest.{cluster_domain}",
-            port=443,
-            author=namespace,
-            is_secure=False,
-            user_token=token_file.read_text() if token_file.exists() else None,
-        )
+        registry, registry_name = kubeflow_registry(cluster_domain, prod_flag)
         if prod_flag:  # the model volume (written first); the deploy task sets the model car's oci:// URI
             uri = f"file://{model_storage_dir}/jukebox.onnx"
         else:

@@ -14,12 +14,15 @@ from typing import NamedTuple
 
 from kfp.dsl import component
 
+from jukebox.components.ships import ships
+from jukebox.components.step_helpers import s3_client, s3_failure
 from jukebox.pins import GIT_IMAGE, pinned
 
 # The full Python image: the slim one has no git, and this step clones and pushes.
 
 
 @component(base_image=GIT_IMAGE, packages_to_install=pinned("dvc", "dvc-s3", "boto3", "PyYAML"))
+@ships(s3_client, s3_failure)
 def version_with_dvc(
     repo_url: str,
     bucket: str = "data",
@@ -53,7 +56,6 @@ def version_with_dvc(
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    import boto3
     import yaml
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -106,20 +108,15 @@ def version_with_dvc(
     def dvc(*args: str) -> subprocess.CompletedProcess:
         return run([sys.executable, "-m", "dvc", *args], f"dvc {args[0]}", clone)
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    s3, _ = s3_client("read the data")
 
     def s3_call(call, where: str):
         try:
             return call()
-        except ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 403:
-                raise RuntimeError(f"S3 at {endpoint} refused the credentials: check aws-connection-data.") from None
-            if status == 404:
-                raise RuntimeError(f"{where} does not exist: run the load step first.") from None
-            raise RuntimeError(f"Cannot read {where}: {error.response.get('Error', {}).get('Code', status)}.") from None
-        except BotoCoreError as error:
-            raise RuntimeError(f"Cannot reach S3 at {endpoint}: {type(error).__name__}.") from None
+        except (ClientError, BotoCoreError) as error:
+            raise s3_failure(
+                error, endpoint, f"read {where}", f"{where} does not exist: run the load step first."
+            ) from None
 
     def object_md5() -> str:
         """The md5 of the object's content (what DVC records), streamed: nothing is stored here."""

@@ -15,12 +15,15 @@ came in since the last one ended, so the cost follows what changed, not the size
 
 from kfp.dsl import Dataset, Input, component
 
+from jukebox.components.ships import ships
+from jukebox.components.step_helpers import open_feature_store
 from jukebox.pins import BASE_IMAGE, pinned
 
 
 @component(
     base_image=BASE_IMAGE, packages_to_install=pinned("feast", "pandas", "pyarrow", "s3fs", "psycopg", "psycopg-binary")
 )
+@ships(open_feature_store)
 def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature_view: str = "song_properties") -> str:
     """Load into the online store the rows of ``feature_view`` newer than its last materialization.
 
@@ -32,31 +35,12 @@ def materialize_features(feature_store_yaml: str, songs: Input[Dataset], feature
     Returns:
         How it was loaded: ``"all history"`` (the first time) or ``"since <the last end>"``.
     """
-    import os
-    import re
-    import tempfile
     from datetime import UTC, datetime
-    from pathlib import Path
 
     import pandas as pd
-    from feast import FeatureStore
     from feast.errors import FeatureViewNotFoundException
 
-    if os.environ.get("AWS_S3_ENDPOINT"):  # Feast's S3 reads take the endpoint from the AWS SDK's variable
-        os.environ.setdefault("AWS_ENDPOINT_URL_S3", os.environ["AWS_S3_ENDPOINT"])
-    repo = Path(tempfile.mkdtemp())
-    (repo / "feature_store.yaml").write_text(feature_store_yaml)
-    config = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH") or repo / "feature_store.yaml")
-    if not config.is_file():  # the lab's outer loop before its feast database is declared
-        raise RuntimeError(
-            f"No feature store configuration at {config}: "
-            "declare toolings/feast-database/config.yaml in mlops-gitops and push."
-        )
-    settings = "\n".join(line for line in config.read_text().splitlines() if not line.lstrip().startswith("#"))
-    unset = sorted({name for name in re.findall(r"\$\{(\w+)\}", settings) if name not in os.environ})
-    if unset:
-        raise RuntimeError(f"The feature store configuration needs {', '.join(unset)}: check the step's secrets.")
-    store = FeatureStore(repo_path=str(repo))
+    store = open_feature_store(feature_store_yaml)
     try:
         view = store.get_feature_view(feature_view)
     except FeatureViewNotFoundException:

@@ -9,10 +9,13 @@ A song that comes again with the same properties adds nothing: the same file twi
 
 from kfp.dsl import Dataset, Input, Output, component
 
+from jukebox.components.ships import ships
+from jukebox.components.step_helpers import s3_client, s3_failure
 from jukebox.pins import BASE_IMAGE, pinned
 
 
 @component(base_image=BASE_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "boto3"))
+@ships(s3_client, s3_failure)
 def read_current_songs(songs: Output[Dataset], bucket: str = "data", key: str = "song_properties.parquet"):
     """Read the song properties that ``s3://<bucket>/<key>`` holds now (byte for byte).
 
@@ -22,38 +25,15 @@ def read_current_songs(songs: Output[Dataset], bucket: str = "data", key: str = 
         key: the object's key.
     """
     import hashlib
-    import os
 
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    names = ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    unset = [name for name in names if not os.environ.get(name)]
-    if unset:
-        raise RuntimeError(f"Set {', '.join(unset)} (the keys of the secret aws-connection-data) to read from S3.")
-    endpoint = os.environ["AWS_S3_ENDPOINT"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
+    s3, endpoint = s3_client("read from S3")
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "NoSuchBucket", "404"):
-            raise RuntimeError(
-                f"There is no s3://{bucket}/{key} yet: load the song properties first (chapter 5's data pipeline)."
-            ) from None
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
-            raise RuntimeError(
-                f"S3 at {endpoint} refused the credentials: check the secret aws-connection-data."
-            ) from None
-        raise RuntimeError(f"Cannot read s3://{bucket}/{key} at {endpoint}: {code}.") from None
-    except BotoCoreError as error:
-        raise RuntimeError(f"Cannot reach S3 at {endpoint}: {type(error).__name__}.") from None
+    except (ClientError, BotoCoreError) as error:
+        missing = f"There is no s3://{bucket}/{key} yet: load the song properties first (chapter 5's data pipeline)."
+        raise s3_failure(error, endpoint, f"read s3://{bucket}/{key}", missing) from None
     with open(songs.path, "wb") as file:
         file.write(body)
     songs.metadata.update({"source_url": f"s3://{bucket}/{key}", "source_md5": hashlib.md5(body).hexdigest()})

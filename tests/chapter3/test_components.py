@@ -42,8 +42,8 @@ def test_fetch_joins_charts_and_properties_and_records_sources(prepared, small_d
     ("make_bad_file", "problem"),
     [
         (None, "HTTP 404"),
-        (lambda path: path.write_text("spotify_id,country\n"), "is not a parquet file"),
-        (lambda path: path.write_bytes(b""), "is an empty file"),
+        (lambda path: path.write_text("spotify_id,country\n"), "are not a parquet file"),
+        (lambda path: path.write_bytes(b""), "are an empty file"),
         (
             lambda path: (
                 pd.read_parquet(path.parent / "song_properties.parquet").drop(columns="danceability").to_parquet(path)

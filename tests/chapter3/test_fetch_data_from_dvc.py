@@ -47,17 +47,27 @@ def lab_with_dvc_data(shared_lab, tmp_path_factory):
     assert pushed.returncode == 0, pushed.stderr
     tracked = lab.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
     md5 = yaml.safe_load((clone / "song_properties.parquet.dvc").read_text())["outs"][0]["md5"]
-    return lab, env, initial, tracked, md5
+    # A later version of the data without the column energy, on a branch of its own.
+    pd.read_parquet(clone / "song_properties.parquet").drop(columns="energy").to_parquet(
+        clone / "song_properties.parquet"
+    )
+    dvc("add", "--quiet", "song_properties.parquet", cwd=clone, env=env)
+    dvc("push", "--quiet", cwd=clone, env=env)
+    lab.git("commit", "--quiet", "-am", "Song data without energy", cwd=clone)
+    pushed = lab.git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/dvc-data-without-energy", cwd=clone)
+    assert pushed.returncode == 0, pushed.stderr
+    without_energy = lab.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    return lab, env, initial, tracked, md5, without_energy
 
 
-def fetch(monkeypatch, tmp_path, env, git_version):
+def fetch(monkeypatch, tmp_path, env, git_version, rankings="song_rankings.parquet"):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     dataset = make_artifact(dsl.Dataset, tmp_path, "dataset")
     fetch_data_from_dvc.func.python_func(
         cluster_domain="apps.example.com",
         git_version=git_version,
-        rankings_url=f"{env['JUKEBOX_RAW_URL']}/song_rankings.parquet",
+        rankings_url=f"{env['JUKEBOX_RAW_URL']}/{rankings}",
         features=FEATURES,
         dataset=dataset,
     )
@@ -66,7 +76,7 @@ def fetch(monkeypatch, tmp_path, env, git_version):
 
 @pytest.mark.slow
 def test_reads_the_dvc_version_and_records_its_hash_and_remote(lab_with_dvc_data, monkeypatch, tmp_path, capsys):
-    lab, env, _, tracked, md5 = lab_with_dvc_data
+    lab, env, _, tracked, md5, _ = lab_with_dvc_data
     dataset = fetch(monkeypatch, tmp_path, env, tracked)
     data = pd.read_parquet(dataset.path)
     assert len(data) > 1000 and set(FEATURES) <= set(data.columns)
@@ -82,7 +92,7 @@ def test_reads_the_dvc_version_and_records_its_hash_and_remote(lab_with_dvc_data
 
 @pytest.mark.slow
 def test_a_version_without_dvc_data_says_so(lab_with_dvc_data, monkeypatch, tmp_path):
-    _, env, initial, _, _ = lab_with_dvc_data
+    _, env, initial, _, _, _ = lab_with_dvc_data
     with pytest.raises(RuntimeError) as error:
         fetch(monkeypatch, tmp_path, env, initial)
     assert str(error.value).startswith(
@@ -92,7 +102,31 @@ def test_a_version_without_dvc_data_says_so(lab_with_dvc_data, monkeypatch, tmp_
 
 @pytest.mark.slow
 def test_wrong_git_credentials_are_one_sentence_without_the_password(lab_with_dvc_data, monkeypatch, tmp_path):
-    _, env, _, tracked, _ = lab_with_dvc_data
+    _, env, _, tracked, _, _ = lab_with_dvc_data
     with pytest.raises(RuntimeError, match="^Could not clone http://127.0.0.1:") as error:
         fetch(monkeypatch, tmp_path, {**env, "password": "not-the-password"}, tracked)
     assert "not-the-password" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_dvc_version_that_lacks_a_feature_is_refused_as_the_url_fetch_refuses_it(
+    lab_with_dvc_data, monkeypatch, tmp_path
+):
+    _, env, _, _, _, without_energy = lab_with_dvc_data
+    with pytest.raises(RuntimeError) as error:
+        fetch(monkeypatch, tmp_path, env, without_energy)
+    assert (
+        str(error.value) == f"The song properties tracked by DVC at version {without_energy} lack the columns energy."
+    )
+    assert not (tmp_path / "dataset").exists()
+
+
+@pytest.mark.slow
+def test_missing_charts_are_refused_in_the_sentence_of_the_other_fetches(lab_with_dvc_data, monkeypatch, tmp_path):
+    _, env, _, tracked, _, _ = lab_with_dvc_data
+    with pytest.raises(RuntimeError) as error:
+        fetch(monkeypatch, tmp_path, env, tracked, rankings="missing.parquet")
+    assert (
+        str(error.value)
+        == f"Cannot download the song rankings from {env['JUKEBOX_RAW_URL']}/missing.parquet: HTTP 404."
+    )
