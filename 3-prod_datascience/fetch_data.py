@@ -20,7 +20,13 @@ import kit_package  # noqa: F401 (the kit's package, found beside this folder)
 from kfp.dsl import Dataset, Output, component
 
 from jukebox.components.ships import ships
-from jukebox.components.step_helpers import download_parquet, join_charts, open_feature_store, parquet_table
+from jukebox.components.step_helpers import (
+    download_parquet,
+    git_auth_env,
+    join_charts,
+    open_feature_store,
+    parquet_table,
+)
 from jukebox.data_contract import FEATURES
 from jukebox.pins import BASE_IMAGE, GIT_IMAGE, pinned
 
@@ -71,7 +77,7 @@ def fetch_data(
 
 
 @component(base_image=GIT_IMAGE, packages_to_install=pinned("pandas", "pyarrow", "requests", "PyYAML", "dvc", "dvc-s3"))
-@ships(parquet_table, download_parquet, join_charts)
+@ships(parquet_table, download_parquet, join_charts, git_auth_env)
 def fetch_data_from_dvc(
     cluster_domain: str,
     git_version: str,
@@ -93,7 +99,6 @@ def fetch_data_from_dvc(
         features: the song properties the model learns from.
         dataset: one row per (song, country where it charted), with the DVC md5 in its metadata.
     """
-    import base64
     import os
     import re
     import subprocess
@@ -105,14 +110,7 @@ def fetch_data_from_dvc(
     user, password = os.environ["username"], os.environ["password"]
     git_server = os.environ.get("JUKEBOX_GIT_URL") or f"https://gitea-gitea.{cluster_domain}"
     repo_url = f"{git_server}/{user}/jukebox.git"
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    env = {
-        **os.environ,
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
-        "GIT_TERMINAL_PROMPT": "0",
-    }
+    env, _ = git_auth_env()
 
     def run(command: list, cwd: str, what: str) -> str:
         result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)

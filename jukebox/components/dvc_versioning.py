@@ -15,14 +15,14 @@ from typing import NamedTuple
 from kfp.dsl import component
 
 from jukebox.components.ships import ships
-from jukebox.components.step_helpers import s3_client, s3_failure
+from jukebox.components.step_helpers import git_auth_env, s3_client, s3_failure
 from jukebox.pins import GIT_IMAGE, pinned
 
 # The full Python image: the slim one has no git, and this step clones and pushes.
 
 
 @component(base_image=GIT_IMAGE, packages_to_install=pinned("dvc", "dvc-s3", "boto3", "PyYAML"))
-@ships(s3_client, s3_failure)
+@ships(git_auth_env, s3_client, s3_failure)
 def version_with_dvc(
     repo_url: str,
     bucket: str = "data",
@@ -44,7 +44,6 @@ def version_with_dvc(
         key: the data's key in it.
         cache_bucket: DVC's storage (remote ``s3-version``).
     """
-    import base64
     import hashlib
     import os
     import re
@@ -71,15 +70,11 @@ def version_with_dvc(
             "Give repo_url as http(s)://host/user/jukebox.git, without credentials (they come from git-auth)."
         )
     endpoint = os.environ["AWS_S3_ENDPOINT"]
-    token = base64.b64encode(f"{os.environ['username']}:{os.environ['password']}".encode()).decode()
+    git_env, token = git_auth_env()
     secrets = [token, os.environ["password"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_ACCESS_KEY_ID"]]
     bot = "jukebox data pipeline"
     env = {
-        **os.environ,
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
-        "GIT_TERMINAL_PROMPT": "0",
+        **git_env,
         "GIT_AUTHOR_NAME": bot,
         "GIT_AUTHOR_EMAIL": "data-pipeline@jukebox.invalid",
         "GIT_COMMITTER_NAME": bot,
