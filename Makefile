@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser workshop workbench test test-fast lint format benchmark clean
+.PHONY: setup browser workshop workbench test test-fast test-latest pins-update lint format benchmark clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,15 @@ test-fast: setup
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -m "not slow and not lab"
 
+# The whole check with today's releases instead of the pins, in a copy of the kit (.latest/): what moved,
+# what broke and which upgrade breaks it (reports/latest.md); all green: requirements.latest.txt.
+test-latest: setup browser
+	$(PY) tools/latest_pins.py test
+
+# Adopt the candidate pins that test-latest wrote when every test passed (requirements.txt and the chapters').
+pins-update: setup
+	$(PY) tools/latest_pins.py adopt
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -63,4 +72,4 @@ benchmark: setup
 
 clean:
 	-$(PY) -m jukebox.lab down
-	rm -rf .lab reports
+	rm -rf .lab reports .latest

@@ -1,12 +1,15 @@
 """The instructors' report: what passed, failed and was skipped, chapter by chapter, and where the time went.
 
 A pytest plugin (registered by conftest.py). At the end of a run it prints the report and writes it to
-``reports/chapters.md`` and, as a page that needs nothing but a browser, ``reports/chapters.html``.
+``reports/chapters.md`` and, as a page that needs nothing but a browser, ``reports/chapters.html``
+(and, for tools, ``reports/results.json``).
 Each failed test's whole log (traceback and captured output) goes to ``reports/logs/<test id>.txt``,
 which the page links to. A test's chapter is its folder under ``tests/``, named in ``CHAPTERS``.
 """
 
+import dataclasses
 import html
+import json
 import re
 import shlex
 import shutil
@@ -140,6 +143,7 @@ class ChapterReport:
         lines = self.markdown()
         (self.folder / "chapters.md").write_text("\n".join(lines))
         (self.folder / "chapters.html").write_text(self.html(time.perf_counter() - self.start))
+        (self.folder / "results.json").write_text(json.dumps(self.as_data(), indent=1))
         terminalreporter.section("report by chapter")
         for line in lines[2:]:
             if line:
@@ -150,6 +154,13 @@ class ChapterReport:
 
     def results(self, chapter: str) -> list[Result]:
         return list(self.chapters[chapter].values())
+
+    def as_data(self) -> dict[str, list[dict]]:
+        """Each chapter's results, for tools that read a run (``tools/latest_pins.py``)."""
+        return {
+            chapter: [dataclasses.asdict(result) for result in self.results(chapter)]
+            for chapter in sorted(self.chapters, key=in_course_order)
+        }
 
     def markdown(self) -> list[str]:
         lines = ["# Test report by chapter", ""]

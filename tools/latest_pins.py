@@ -1,0 +1,308 @@
+"""Does every chapter still work with today's releases? ``make test-latest``, the instructor's question.
+
+The workshop's images and the participants' workbenches install what is current; ``make test``
+answers for the pins in ``requirements.txt``. This answers for the newest releases:
+
+1. **resolve**: a copy of the kit in ``.latest/kit/`` gets a virtualenv where the packages named at
+   the top of ``requirements.txt`` (the design card's and the kit's direct dependencies) are
+   installed at the newest releases the registry offers, with the kit's Python. What was installed
+   becomes the copy's pins: its ``requirements.txt`` and the chapters' requirements files.
+2. **test**: the copy runs ``make test``, the whole check, as CI runs it, with its own report.
+3. **bisect**: for each chapter with a failure, the upgraded packages go back to their pins one at
+   a time (direct dependencies first) and the chapter's failing tests run again: the first package
+   whose pin makes them pass is the upgrade that breaks the chapter.
+4. **report**: ``reports/latest.md`` lists the packages that moved (old → new) and, by chapter, each
+   failure (test, one-sentence reason) with the upgrade that breaks it; the copy's whole report is
+   in ``reports/latest/``. When everything passed, ``requirements.latest.txt`` is the candidate and
+   ``make pins-update`` adopts it (``adopt``).
+
+No package is capped: the resolver keeps the set consistent (``pip check`` must pass), and a release
+that breaks a chapter is what the report is for. The workshop's own cluster packages (kfp 2.9.0 and
+kfp-kubernetes 1.3.0 of its CT task) are its machinery, not the kit's pins, and stay as they are.
+
+Usage::
+
+    python tools/latest_pins.py test [--pin NAME==VERSION ...] [--tests PYTEST_ARGS]
+    python tools/latest_pins.py adopt
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = "requirements.txt"
+CANDIDATE = ROOT / "requirements.latest.txt"
+# The chapters' own requirements (a cluster workbench's notebooks, the CT unit-tests task): the kit's pins.
+CHAPTER_REQUIREMENTS = [
+    "5-data-versioning/requirements.txt",
+    "7-feature_store/requirements.txt",
+    "3-prod_datascience/tests/requirements.txt",
+]
+PULLED_IN = "# what the packages above pull in"  # the line that ends requirements.txt's direct dependencies
+WORK = ROOT / ".latest"
+REPORTS = ROOT / "reports"
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(text: str) -> dict[str, tuple[str, str]]:
+    """The ``name==version`` lines of a requirements text: normalized name → (name as written, version)."""
+    pins = {}
+    for line in text.splitlines():
+        match = PIN.match(line.strip())
+        if match:
+            pins[normalize(match.group(1))] = (match.group(1), match.group(2))
+    return pins
+
+
+def direct_names(text: str) -> list[str]:
+    """The packages ``requirements.txt`` names above its pulled-in section, as written."""
+    return [name for name, _ in read_pins(text.split(PULLED_IN)[0]).values()]
+
+
+def with_versions(text: str, versions: dict[str, tuple[str, str]]) -> str:
+    """``text`` with each pinned line at the version in ``versions`` (lines of other packages stay)."""
+
+    def repin(line: str) -> str:
+        match = PIN.match(line.strip())
+        if not match or normalize(match.group(1)) not in versions:
+            return line
+        return line.replace(f"=={match.group(2)}", f"=={versions[normalize(match.group(1))][1]}", 1)
+
+    return "\n".join(repin(line) for line in text.splitlines()) + "\n"
+
+
+def candidate_pins(text: str, installed: dict[str, tuple[str, str]]) -> str:
+    """``requirements.txt`` rewritten for what was installed: the direct dependencies in place, the rest rebuilt."""
+    top, _, _ = text.partition(PULLED_IN)
+    direct = {normalize(name) for name in direct_names(text)}
+    pulled_in = sorted((name for key, (name, _) in installed.items() if key not in direct), key=str.lower)
+    lines = [f"{name}=={installed[normalize(name)][1]}" for name in pulled_in]
+    return (
+        with_versions(top, installed)
+        + PULLED_IN
+        + ", pinned too so that every machine gets the same\n"
+        + ("\n".join(lines) + "\n")
+    )
+
+
+def moved(old: dict[str, tuple[str, str]], new: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """The packages whose version differs: (name, old version or "", new version or "")."""
+    names = sorted(set(old) | set(new))
+    changes = [((new.get(key) or old[key])[0], old.get(key, ("", ""))[1], new.get(key, ("", ""))[1]) for key in names]
+    return [change for change in changes if change[1] != change[2]]
+
+
+def bisect_order(changes: list[tuple[str, str, str]], direct: list[str]) -> list[tuple[str, str, str]]:
+    """The upgrades to take back one at a time: the direct dependencies first (in the pins' order), then the rest."""
+    rank = {normalize(name): position for position, name in enumerate(direct)}
+    upgraded = [change for change in changes if change[1] and change[2]]
+    return sorted(upgraded, key=lambda change: (rank.get(normalize(change[0]), len(rank)), change[0].lower()))
+
+
+def find_breaking_upgrade(candidates, take_back, passes, restore, deadline: float) -> tuple[str, list[str]]:
+    """The first upgrade whose pin makes the failing tests pass; and what was tried (with the notes).
+
+    Args:
+        candidates: (name, pinned version, new version), in the order to try.
+        take_back: installs a package at its pin; returns "" or why it cannot (a conflict).
+        passes: runs the failing tests again; true if they all pass.
+        restore: installs the package at its new version again.
+        deadline: a ``time.monotonic()`` after which no new package is tried.
+    """
+    tried = []
+    for name, old, new in candidates:
+        if time.monotonic() > deadline:
+            tried.append(f"(out of time before {name})")
+            break
+        conflict = take_back(name, old)
+        if conflict:
+            tried.append(f"{name} {old}: {conflict}")
+        elif passes():
+            restore(name, new)
+            return f"{name} {old} → {new}", tried
+        else:
+            tried.append(f"{name} {old}: still fails")
+        restore(name, new)
+    return "", tried
+
+
+class KitCopy:
+    """The copy of the kit in ``.latest/kit/`` with its own virtualenv, where the candidate pins are tried."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.python = folder / ".venv" / "bin" / "python"
+
+    def make(self) -> None:
+        """Copy what git tracks and what it does not ignore (the working tree as it is)."""
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        for relative in filter(None, listed.split("\0")):
+            source, target = ROOT / relative, self.folder / relative
+            if source.is_symlink() or source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target, follow_symlinks=False)
+
+    def pip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.python), "-m", "pip", *args], capture_output=True, text=True, check=check)
+
+    def resolve(self, direct: list[str], pins: list[str]) -> dict[str, tuple[str, str]]:
+        """Install the newest releases of ``direct`` (``pins`` forced: ``NAME==VERSION``); return what is installed."""
+        subprocess.run([sys.executable, "-m", "venv", str(self.folder / ".venv")], check=True)
+        self.pip("install", "--quiet", "--upgrade", "pip")
+        forced = {normalize(PIN.match(pin).group(1)) for pin in pins}
+        wanted = [name for name in direct if normalize(name) not in forced] + list(pins)
+        print(f"Resolving the newest releases of {len(direct)} packages…", flush=True)
+        result = self.pip("install", "--quiet", *wanted, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"The newest releases cannot be installed together: {result.stderr.strip()[-600:]}")
+        check = self.pip("check", check=False)
+        if check.returncode != 0:
+            raise SystemExit(f"The newest releases are not consistent: {check.stdout.strip()}")
+        return read_pins(self.pip("freeze", "--exclude-editable").stdout)
+
+    def pin(self, installed: dict[str, tuple[str, str]]) -> None:
+        """Write the installed versions as the copy's pins, and in its chapters' requirements."""
+        pins = self.folder / PINS
+        pins.write_text(candidate_pins(pins.read_text(), installed))
+        for relative in CHAPTER_REQUIREMENTS:
+            path = self.folder / relative
+            path.write_text(with_versions(path.read_text(), installed))
+
+    def make_test(self, tests: str) -> int:
+        """``make test`` in the copy (or only ``tests``, pytest's arguments), its output shown as it goes."""
+        env = {**os.environ, "CI": "true"}
+        command = ["make", "test"] if not tests else ["make", "setup"]
+        code = subprocess.run(command, cwd=self.folder, env=env).returncode
+        if tests:
+            code = subprocess.run(
+                [str(self.python), "-m", "pytest", *tests.split()], cwd=self.folder, env=env
+            ).returncode
+        return code
+
+    def failures(self) -> dict[str, list[dict]]:
+        """The failed tests of the copy's last run, by chapter (its report's ``results.json``)."""
+        results = json.loads((self.folder / "reports" / "results.json").read_text())
+        return {
+            chapter: failed
+            for chapter, tests in results.items()
+            if (failed := [test for test in tests if test["outcome"] == "failed"])
+        }
+
+    def tests_pass(self, nodeids: list[str]) -> bool:
+        command = [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *nodeids]
+        run = subprocess.run(command, cwd=self.folder, capture_output=True, text=True, env={**os.environ, "CI": "true"})
+        return run.returncode == 0
+
+    def take_back(self, name: str, version: str) -> str:
+        self.pip("install", "--quiet", "--no-deps", f"{name}=={version}")
+        check = self.pip("check", check=False)
+        return "" if check.returncode == 0 else "conflicts: " + check.stdout.strip().splitlines()[0]
+
+
+def report(changes, direct, failures, verdicts, code: int) -> str:
+    """``reports/latest.md``: what moved, and by chapter what broke and which upgrade breaks it."""
+    direct_keys = {normalize(name) for name in direct}
+    lines = ["# The whole check with today's releases", ""]
+    lines.append(
+        f"{len(changes)} packages differ from the pins ({sum(normalize(c[0]) in direct_keys for c in changes)} direct):"
+    )
+    lines.append("")
+    lines += [
+        f"- {name}: {old or '(new)'} → {new or '(gone)'}{' (direct)' if normalize(name) in direct_keys else ''}"
+        for name, old, new in sorted(changes, key=lambda c: (normalize(c[0]) not in direct_keys, c[0].lower()))
+    ]
+    lines.append("")
+    if code == 0 and not failures:
+        lines.append(f"Every test passed: `{CANDIDATE.name}` holds the candidate pins; `make pins-update` adopts them.")
+    elif not failures:
+        lines.append(f"The check failed before any test did (exit status {code}): see reports/latest/.")
+    for chapter, failed in failures.items():
+        breaking, tried = verdicts.get(chapter, ("", []))
+        lines += ["", f"## {chapter}: {len(failed)} failed", ""]
+        lines += [f"- {test['name']}: {test['reason']}" for test in failed]
+        lines.append(f"- the upgrade that breaks it: {breaking or 'not found by taking back one package at a time'}")
+        if tried:
+            lines.append("- taken back, one at a time: " + "; ".join(tried))
+    return "\n".join(lines) + "\n"
+
+
+def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
+    old_text = (ROOT / PINS).read_text()
+    direct = direct_names(old_text)
+    kit = KitCopy(WORK / "kit")
+    kit.make()
+    installed = kit.resolve(direct, pins)
+    kit.pin(installed)
+    changes = moved(read_pins(old_text), installed)
+    print(f"{len(changes)} packages differ from the pins; running the check in {kit.folder}…", flush=True)
+    code = kit.make_test(tests)
+    failures = kit.failures() if (kit.folder / "reports" / "results.json").exists() else {}
+    verdicts = {}
+    deadline = time.monotonic() + budget_minutes * 60
+    for chapter, failed in failures.items():
+        nodeids = [test["nodeid"] for test in failed][:3]
+        print(f"{chapter}: {len(failed)} failed; taking upgrades back one at a time…", flush=True)
+        verdicts[chapter] = find_breaking_upgrade(
+            bisect_order(changes, direct),
+            kit.take_back,
+            lambda nodeids=nodeids: kit.tests_pass(nodeids),
+            lambda name, version: kit.pip("install", "--quiet", "--no-deps", f"{name}=={version}"),
+            deadline,
+        )
+    REPORTS.mkdir(exist_ok=True)
+    shutil.rmtree(REPORTS / "latest", ignore_errors=True)
+    if (kit.folder / "reports").is_dir():
+        shutil.copytree(kit.folder / "reports", REPORTS / "latest")
+    text = report(changes, direct, failures, verdicts, code)
+    (REPORTS / "latest.md").write_text(text)
+    if code == 0 and not failures and not tests:
+        CANDIDATE.write_text((kit.folder / PINS).read_text())
+    print(text)
+    return 0 if code == 0 and not failures else 1
+
+
+def adopt() -> int:
+    """``make pins-update``: the candidate becomes the pins, in requirements.txt and the chapters' files."""
+    if not CANDIDATE.is_file():
+        raise SystemExit(f"No {CANDIDATE.name}: run `make test-latest` first (it writes one when every test passes).")
+    new = read_pins(CANDIDATE.read_text())
+    changes = moved(read_pins((ROOT / PINS).read_text()), new)
+    (ROOT / PINS).write_text(CANDIDATE.read_text())
+    for relative in CHAPTER_REQUIREMENTS:
+        path = ROOT / relative
+        path.write_text(with_versions(path.read_text(), new))
+    CANDIDATE.unlink()
+    print(f"Adopted {len(changes)} new versions; run `make setup` (and `make test`) to use them.")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    test = commands.add_parser("test", help="the whole check with the newest releases, and the report")
+    test.add_argument("--pin", action="append", default=[], help="force NAME==VERSION into the candidate")
+    test.add_argument("--tests", default="", help="run only these pytest arguments instead of make test")
+    test.add_argument("--budget-minutes", type=float, default=30, help="the longest the bisection may take")
+    commands.add_parser("adopt", help="make the candidate requirements.latest.txt the pins")
+    args = parser.parse_args()
+    if args.command == "adopt":
+        return adopt()
+    return test_latest(args.pin, args.tests, args.budget_minutes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
