@@ -174,6 +174,12 @@ class KitCopy:
             raise SystemExit(f"The newest releases are not consistent: {check.stdout.strip()}")
         return read_pins(self.pip("freeze", "--exclude-editable").stdout)
 
+    def held_back(self, direct: list[str]) -> list[tuple[str, str, str]]:
+        """The direct dependencies with a newer release than the one installed: (name, installed, newest)."""
+        listed = json.loads(self.pip("list", "--outdated", "--format=json").stdout or "[]")
+        wanted = {normalize(name) for name in direct}
+        return [(p["name"], p["version"], p["latest_version"]) for p in listed if normalize(p["name"]) in wanted]
+
     def pin(self, installed: dict[str, tuple[str, str]]) -> None:
         """Write the installed versions as the copy's pins, and in its chapters' requirements."""
         pins = self.folder / PINS
@@ -213,7 +219,7 @@ class KitCopy:
         return "" if check.returncode == 0 else "conflicts: " + check.stdout.strip().splitlines()[0]
 
 
-def report(changes, direct, failures, verdicts, code: int) -> str:
+def report(changes, held_back, direct, failures, verdicts, code: int) -> str:
     """``reports/latest.md``: what moved, and by chapter what broke and which upgrade breaks it."""
     direct_keys = {normalize(name) for name in direct}
     lines = ["# The whole check with today's releases", ""]
@@ -226,6 +232,14 @@ def report(changes, direct, failures, verdicts, code: int) -> str:
         for name, old, new in sorted(changes, key=lambda c: (normalize(c[0]) not in direct_keys, c[0].lower()))
     ]
     lines.append("")
+    if held_back:
+        lines += [
+            "Held back (a newer release exists, but another package's requirement keeps this one; "
+            "`.latest/kit/.venv/bin/pip install --dry-run NAME==NEWEST` says which):",
+            "",
+        ]
+        lines += [f"- {name}: {version}, newest {newest}" for name, version, newest in held_back]
+        lines.append("")
     if code == 0 and not failures:
         lines.append(f"Every test passed: `{CANDIDATE.name}` holds the candidate pins; `make pins-update` adopts them.")
     elif not failures:
@@ -234,7 +248,7 @@ def report(changes, direct, failures, verdicts, code: int) -> str:
         breaking, tried = verdicts.get(chapter, ("", []))
         lines += ["", f"## {chapter}: {len(failed)} failed", ""]
         lines += [f"- {test['name']}: {test['reason']}" for test in failed]
-        lines.append(f"- the upgrade that breaks it: {breaking or 'not found by taking back one package at a time'}")
+        lines.append(f"- the change that breaks it: {breaking or 'not found by taking back one package at a time'}")
         if tried:
             lines.append("- taken back, one at a time: " + "; ".join(tried))
     return "\n".join(lines) + "\n"
@@ -248,6 +262,7 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
     installed = kit.resolve(direct, pins)
     kit.pin(installed)
     changes = moved(read_pins(old_text), installed)
+    held_back = kit.held_back(direct)
     print(f"{len(changes)} packages differ from the pins; running the check in {kit.folder}…", flush=True)
     code = kit.make_test(tests)
     failures = kit.failures() if (kit.folder / "reports" / "results.json").exists() else {}
@@ -267,7 +282,7 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
     shutil.rmtree(REPORTS / "latest", ignore_errors=True)
     if (kit.folder / "reports").is_dir():
         shutil.copytree(kit.folder / "reports", REPORTS / "latest")
-    text = report(changes, direct, failures, verdicts, code)
+    text = report(changes, held_back, direct, failures, verdicts, code)
     (REPORTS / "latest.md").write_text(text)
     if code == 0 and not failures and not tests:
         CANDIDATE.write_text((kit.folder / PINS).read_text())

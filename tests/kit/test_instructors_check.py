@@ -165,3 +165,18 @@ def test_pins_update_adopts_the_candidate_in_the_pins_and_the_chapters(tmp_path,
     assert (tmp_path / "requirements.txt").read_text() == candidate
     assert (tmp_path / "7-feature_store" / "requirements.txt").read_text() == "pandas==3.1.1\nkfp==2.9.0\n"
     assert not (tmp_path / "requirements.latest.txt").exists()
+
+
+def test_the_report_says_what_moved_what_is_held_back_and_which_change_breaks_a_chapter():
+    failures = {"3-prod_datascience": [{"name": "test_fetch", "reason": "No module named 'pandera.pandas'"}]}
+    verdicts = {"3-prod_datascience": ("pandera 0.35.0 → 0.23.1", ["kfp 2.17.0: still fails"])}
+    changes = [("pandera", "0.35.0", "0.23.1"), ("urllib3", "2.7.0", "2.8.0")]
+    text = latest.report(changes, [("pandas", "2.3.3", "3.1.1")], ["pandera"], failures, verdicts, 2)
+    assert "- pandera: 0.35.0 → 0.23.1 (direct)\n- urllib3: 2.7.0 → 2.8.0\n" in text
+    assert "- pandas: 2.3.3, newest 3.1.1" in text
+    assert "## 3-prod_datascience: 1 failed\n\n- test_fetch: No module named 'pandera.pandas'\n" in text
+    assert (
+        "- the change that breaks it: pandera 0.35.0 → 0.23.1\n- taken back, one at a time: kfp 2.17.0: still fails"
+        in text
+    )
+    assert "requirements.latest.txt" not in text, "no candidate when something failed"
