@@ -40,6 +40,7 @@ from jukebox.paths import DATA_PREP
 
 LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"  # not in the small song file, so not in the store
 TWELVE = [feature for feature in FEATURES if feature != "loudness"]
+EITHER = "The transformer takes one input named 'input' with the song ids, or one FP32 input per feature"
 
 
 # ---- lazy caches: the parts, built once and never changed ----------------------------------------
@@ -282,6 +283,44 @@ def test_the_transformer_answers_several_songs_one_row_each(servers, feature_rep
         assert_answers(answer, expected, version="1")
 
 
+def raw_properties(repo, song: str) -> dict[str, list[float]]:
+    """A song's raw properties, as the store's parquet holds them (its latest row): one list per feature."""
+    table = pd.read_parquet(repo.parent / "song_properties.parquet").sort_values("event_timestamp")
+    row = table[table["spotify_id"] == song].iloc[-1]
+    return {name: [float(row[name])] for name in FEATURES}
+
+
+def test_the_transformer_scales_a_songs_raw_properties_as_it_scales_the_stores(servers, feature_repo, prepared, songs):
+    _, front = servers
+    status, answer = front.infer(features_request(raw_properties(feature_repo, songs[0])))
+    assert status == 200, answer
+    assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
+    louder = {**raw_properties(feature_repo, songs[0]), "loudness": [-1.0]}
+    assert output(front.infer(features_request(louder))[1], "probabilities") != output(answer, "probabilities")
+
+
+def test_the_transformers_metadata_lists_the_song_ids_and_the_served_versions_features(servers):
+    _, front = servers
+    metadata = front.client.get("/v2/models/jukebox").json()
+    assert metadata["versions"] == ["1"]
+    assert metadata["inputs"] == [
+        {"name": "input", "datatype": "BYTES", "shape": [-1, 1]},
+        *({"name": name, "datatype": "FP32", "shape": [-1, 1]} for name in FEATURES),
+    ]
+
+
+def test_raw_properties_that_do_not_fit_the_served_version_are_refused_in_one_sentence(servers, feature_repo, songs):
+    _, front = servers
+    twelve = {name: values for name, values in raw_properties(feature_repo, songs[0]).items() if name != "loudness"}
+    status, answer = front.infer(features_request(twelve))
+    assert (status, answer["error"]) == (
+        400,
+        f"Missing input loudness: version 1 takes one FP32 input per feature: {', '.join(FEATURES)}.",
+    )
+    status, answer = front.infer(features_request({"volume": [0.5]}))
+    assert (status, answer["error"]) == (400, f"{EITHER} of version 1 ({', '.join(FEATURES)}), not ['volume'].")
+
+
 def test_an_unknown_song_is_a_404_that_names_it(servers, songs):
     _, front = servers
     status, answer = front.infer(ids_request(LIVE_FOREVER))
@@ -301,8 +340,8 @@ def test_an_unknown_song_is_a_404_that_names_it(servers, songs):
         ("this is not json", "The request body is not valid JSON."),
         ({}, "The request has no 'inputs'"),
         ({"inputs": "1D2SVYXZdtNfJCg8wZWvVz"}, "The request's 'inputs' is wrong"),
-        ({"inputs": []}, "The transformer takes one input named 'input' with the song ids, not []"),
-        (one_input(name="song"), "The transformer takes one input named 'input' with the song ids, not ['song']"),
+        ({"inputs": []}, f"{EITHER} of version 1 ({', '.join(FEATURES)}), not []."),
+        (one_input(name="song"), f"{EITHER} of version 1 ({', '.join(FEATURES)}), not ['song']."),
         (one_input(datatype="FP32", data=[1.0]), "Input 'input' has datatype FP32: song ids are STRING (or BYTES)"),
         (one_input(shape=[0], data=[]), "The request has no song id"),
         (one_input(data=[42]), "42 is not a Spotify song id (22 letters and digits)."),
