@@ -117,7 +117,7 @@ def svg_path(rings: list[list[tuple[float, float]]]) -> str:
     """SVG path data for rings, equirectangular: x = longitude, y = -latitude, 0.1 degree precision."""
 
     def at(point: tuple[float, float]) -> str:
-        return f"{round(point[0], 1):g},{round(-point[1], 1):g}"
+        return f"{round(point[0], 1) + 0.0:g},{round(-point[1], 1) + 0.0:g}"  # + 0.0: no "-0"
 
     drawn = [copy for points in rings for copy in across_the_antimeridian(points)]
     return "".join("M" + "L".join(at(point) for point in points) + "Z" for points in drawn)
