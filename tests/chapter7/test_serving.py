@@ -16,8 +16,6 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from conftest import make_artifact
-from kfp import dsl
 from servingtools import (
     FEAST,
     USER,
@@ -30,13 +28,13 @@ from servingtools import (
     leave_out_of_the_service,
     make_feature_repo,
     output,
+    predictor,
     store_environment,
-    train_small_model,
+    transformer,
     wait_until,
 )
 
 from jukebox.data_contract import FEATURES
-from jukebox.paths import DATA_PREP
 
 LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"  # not in the small song file, so not in the store
 TWELVE = [feature for feature in FEATURES if feature != "loudness"]
@@ -50,26 +48,6 @@ EITHER = "The transformer takes one input named 'input' with the song ids, or on
 def songs(small_data) -> list[str]:
     """Three songs of the store."""
     return pd.read_parquet(small_data / "song_properties.parquet")["spotify_id"].iloc[[0, 1, 2]].tolist()
-
-
-@pytest.fixture(scope="session")
-def feature_repo(tmp_path_factory, small_data):
-    """The kit's feature repo on the small data's songs (with their ``event_timestamp``), applied and materialized."""
-    folder = tmp_path_factory.mktemp("feast")
-    small = set(pd.read_parquet(small_data / "song_properties.parquet")["spotify_id"])
-    everything = pd.read_parquet(DATA_PREP / "song_properties.parquet")
-    everything[everything["spotify_id"].isin(small)].to_parquet(folder / "song_properties.parquet", index=False)
-    return make_feature_repo(folder, folder / "song_properties.parquet")
-
-
-@pytest.fixture(scope="session")
-def twelve(prepared, tmp_path_factory) -> dict:
-    """A second model, trained as CT would after `loudness` left the feature service: 12 features."""
-    folder = tmp_path_factory.mktemp("twelve")
-    dataset = make_artifact(dsl.Dataset, folder, "fetched", {"features": TWELVE})
-    pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
-    hyperparameters = {"hidden_layer_sizes": [16.0], "max_iter": 30.0, "random_state": 7.0}
-    return train_small_model(folder, hyperparameters, dataset=dataset)
 
 
 def version_folder(prepared: dict, folder, files: dict[str, str]):
@@ -107,18 +85,6 @@ def one_input(**fields) -> dict:
     """A request by song id with some of its one input's fields changed (``None``: left out)."""
     item = {"name": "input", "shape": [1], "datatype": "STRING", "data": [LIVE_FOREVER], **fields}
     return {"inputs": [{key: value for key, value in item.items() if value is not None}]}
-
-
-def predictor(registry: Registry, log) -> Server:
-    env = clean_environment(**registry.settings)
-    return Server.serving("predictor", ["--registered_model", "jukebox"], env, log)
-
-
-def transformer(registry: Registry, repo, predictor_url: str, log, *extra: str) -> Server:
-    env = {**store_environment(repo), **registry.settings}
-    host = predictor_url.removeprefix("http://")
-    arguments = ["--predictor_host", host, "--registered_model", "jukebox", *extra]
-    return Server.serving("transformer", arguments, env, log)
 
 
 @pytest.fixture(scope="session")
