@@ -631,7 +631,9 @@ def test_after_loudness_is_left_out_the_sliders_follow_the_served_version_withou
             what_if(page)
             assert slider_names(page) == FEATURES and page.inner_text("#model-version") == "model version 1"
             registry.set_alias(registry.register(twelve))  # CT deploys the model trained on 12 features
-            page.wait_for_function("document.querySelectorAll('#controls .control').length === 12", timeout=120_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('#controls .control').length === 12", timeout=120_000
+            )
             assert slider_names(page) == [feature for feature in FEATURES if feature != "loudness"]
             assert page.locator("#feature-loudness").count() == 0
             page.wait_for_selector('#whatif-mode[data-state="answered"]', timeout=60_000)
