@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser workshop workbench test test-fast test-latest pins-update lint format benchmark clean
+.PHONY: setup browser world-map workshop workbench test test-fast test-latest pins-update lint format benchmark clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ browser:
 	  else \
 	    echo "No chromium here: install your system's chromium package, or the browser tests skip."; \
 	  fi; }
+
+# The Jukebox page's world map (kept in git): world-atlas from the npm registry, hash checked, made into static/world.json.
+world-map: setup
+	$(PY) -m jukebox.serving.jukebox_ui.build_world
 
 # The whole course in the lab as user1: chapter 3, scenario A (DVC), scenario B (Feast, the Jukebox page).
 workshop: setup

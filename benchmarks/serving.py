@@ -9,11 +9,14 @@ transformer reading the online store in its own process, as in the lab) on free 
 127.0.0.1, and measures, for 1 and 16 concurrent clients (each on one kept-alive connection):
 
 - by song id through the transformer (transformer + online store + predictor);
+- the Jukebox page's "what if" sliders: a song's raw properties through the transformer (its
+  scaler + predictor, no online read), one client, as the page asks (one request at a time);
 - the predictor alone, with the named, scaled inputs of one song;
 - Feast's own online read alone, in this process (one song, the model's 13 features).
 
 It prints p50 and p99 latency and the throughput. The songs asked for are drawn with a fixed seed.
-The goal: p99 ≤ 10 ms for one client by song id. The servers are stopped and the folder removed.
+The goals: p99 ≤ 10 ms for one client by song id; the sliders within 2× of that (p50 and p99).
+The servers are stopped and the folder removed.
 """
 
 import argparse
@@ -143,6 +146,11 @@ def main() -> None:
         ids = rng.choice(songs["spotify_id"].to_numpy(), size=options.requests).tolist()
         scaled = rng.normal(size=(options.requests, len(FEATURES)))
         by_id = [json.dumps(ids_request(song)).encode() for song in ids]
+        properties = songs.drop_duplicates("spotify_id", keep="last").set_index("spotify_id")[FEATURES]
+        sliders = [
+            json.dumps(features_request({name: [float(properties.at[song, name])] for name in FEATURES})).encode()
+            for song in ids
+        ]
         by_features = [
             json.dumps(features_request({name: [row[i]] for i, name in enumerate(FEATURES)})).encode() for row in scaled
         ]
@@ -163,12 +171,21 @@ def main() -> None:
                     measure(server.url, bodies[:200], 1)  # warm up: connections, caches, first calls
                     for clients in CLIENTS:
                         rows.append((name, clients, measure(server.url, bodies, clients)))
+                measure(transformer.url, sliders[:200], 1)  # warm up
+                rows.append(("sliders (transformer)", 1, measure(transformer.url, sliders, 1)))
         rows.append(("Feast online read alone", 1, feast_read(repo, ids)))
         print(f"\n{'path':<26} {'clients':>7} {'requests':>8} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
         for name, clients, r in rows:
             print(f"{name:<26} {clients:>7} {r['n']:>8,} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['rate']:>7.0f}")
         goal = rows[0][2]["p99"]
         print(f"\nGoal p99 <= 10 ms by song id, one client: {goal:.2f} ms ({'met' if goal <= 10 else 'missed'}).")
+        by_id, slider = rows[0][2], next(r for name, _, r in rows if name.startswith("sliders"))
+        ratios = {key: slider[key] / by_id[key] for key in ("p50", "p99")}
+        within = all(ratio <= 2 for ratio in ratios.values())
+        print(
+            f"Sliders against by song id, one client: p50 {ratios['p50']:.2f}×, p99 {ratios['p99']:.2f}× "
+            f"({'within' if within else 'over'} 2×)."
+        )
         print(f"(seed {SEED}; {len(songs):,} songs in the online store; machine: {os.cpu_count()} cores)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures: small song data served over HTTP, artifacts, an isolated MLflow registry."""
+"""Shared fixtures: small song data served over HTTP, artifacts, models trained small, a feature store, MLflow."""
 
 import shutil
 import sys
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kfp import dsl
 
+from jukebox.data_contract import FEATURES
 from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
@@ -61,6 +63,31 @@ def prepared(tmp_path_factory, small_data_url):
 
     hyperparameters = {"hidden_layer_sizes": [32.0], "max_iter": 60.0, "random_state": 42.0}
     return train_small_model(tmp_path_factory.mktemp("artifacts"), hyperparameters, data_url=small_data_url)
+
+
+@pytest.fixture(scope="session")
+def feature_repo(tmp_path_factory, small_data):
+    """The kit's feature repo on the small data's songs (with their ``event_timestamp``), applied and materialized."""
+    from servingtools import make_feature_repo
+
+    folder = tmp_path_factory.mktemp("feast")
+    small = set(pd.read_parquet(small_data / "song_properties.parquet")["spotify_id"])
+    everything = pd.read_parquet(DATA_PREP / "song_properties.parquet")
+    everything[everything["spotify_id"].isin(small)].to_parquet(folder / "song_properties.parquet", index=False)
+    return make_feature_repo(folder, folder / "song_properties.parquet")
+
+
+@pytest.fixture(scope="session")
+def twelve(prepared, tmp_path_factory) -> dict:
+    """A second model, trained as CT would after `loudness` left the feature service: 12 features."""
+    from servingtools import train_small_model
+
+    folder = tmp_path_factory.mktemp("twelve")
+    twelve_features = [feature for feature in FEATURES if feature != "loudness"]
+    dataset = make_artifact(dsl.Dataset, folder, "fetched", {"features": twelve_features})
+    pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
+    hyperparameters = {"hidden_layer_sizes": [16.0], "max_iter": 30.0, "random_state": 7.0}
+    return train_small_model(folder, hyperparameters, dataset=dataset)
 
 
 @pytest.fixture(scope="session")

@@ -257,6 +257,20 @@ class Server:
         return len(re.findall(pattern, self.output(), flags=re.MULTILINE))
 
 
+def predictor(registry: Registry, log) -> Server:
+    """The predictor on the registry's version with the alias ``test``, as the lab starts it."""
+    env = clean_environment(**registry.settings)
+    return Server.serving("predictor", ["--registered_model", "jukebox"], env, log)
+
+
+def transformer(registry: Registry, repo, predictor_url: str, log, *extra: str) -> Server:
+    """The transformer in front of ``predictor_url``, reading the store in ``repo``, as the lab starts it."""
+    env = {**store_environment(repo), **registry.settings}
+    host = predictor_url.removeprefix("http://")
+    arguments = ["--predictor_host", host, "--registered_model", "jukebox", *extra]
+    return Server.serving("transformer", arguments, env, log)
+
+
 def wait_until(condition, what: str, timeout: float = 240) -> None:
     """Poll ``condition`` until it is true; fail saying ``what`` was awaited."""
     deadline = time.monotonic() + timeout

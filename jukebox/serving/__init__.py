@@ -6,7 +6,8 @@ KServe ``InferenceService``, and run on the ``kserve`` Python server:
 - ``predictor``: the ONNX model itself; it takes one FP32 input per feature, already scaled.
 - ``transformer``: in front of it; it takes song ids, reads each song's features from the
   online feature store, scales them with the model version's scaler, asks the predictor, and
-  adds the country codes to the answer.
+  adds the country codes to the answer. It also takes a song's raw properties (the Jukebox
+  page's "what if" sliders) and scales them with the same scaler: the one place scaling happens.
 
 The modules, one job each:
 

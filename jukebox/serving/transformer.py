@@ -9,13 +9,23 @@ It sits in front of the predictor, as a KServe transformer does, and speaks the 
     POST /v2/models/jukebox/infer
     {"inputs": [{"name": "input", "shape": [1, 1], "datatype": "STRING", "data": [["<spotify_id>"]]}]}
 
-(``data`` may also be flat, ``["id", "id", …]``: several songs, one row each.) kserve calls three
-steps for each request:
+(``data`` may also be flat, ``["id", "id", …]``: several songs, one row each.)
 
-1. ``preprocess``: check the ids, read the songs' features from the online store (exactly the
-   features the served version was trained on: see ``online_features``), scale them with that
-   version's scaler, and build the predictor's request: one FP32 input per feature, and the
-   parameter ``model_version``, so the predictor answers with the same version;
+It also takes a song that is nowhere yet, by its raw properties (the Jukebox page's "what if"
+sliders): one FP32 input per feature of the served version, named after it, **unscaled**, as the
+data contract describes them (``tempo`` in BPM, ``loudness`` in dB…):
+
+    {"inputs": [{"name": "danceability", "shape": [1, 1], "datatype": "FP32", "data": [[0.7]]}, …]}
+
+The model's metadata (``GET /v2/models/jukebox``) lists both forms: ``input`` (BYTES), then the
+served version's features (FP32), in the model's order. Either way the values go through the one
+scaler of the served version, here. kserve calls three steps for each request:
+
+1. ``preprocess``: check the ids and read the songs' features from the online store (exactly the
+   features the served version was trained on: see ``online_features``), or check the raw values
+   (every feature of the served version, no other); scale them with that version's scaler, and
+   build the predictor's request: one FP32 input per feature, and the parameter
+   ``model_version``, so the predictor answers with the same version;
 2. ``predict``: post that to the predictor's ``/v2/models/jukebox/infer`` (at ``--predictor_host``,
    over kept-alive connections, with a timeout: ``--predictor_request_timeout_seconds``);
 3. ``postprocess``: answer ``probabilities`` first and ``country_codes`` (the countries, in the
@@ -51,6 +61,7 @@ from jukebox.serving.online_features import (
     check_song_ids,
     feature_refs,
 )
+from jukebox.serving.predictor import feature_columns
 from jukebox.serving.served_model import ServedModel
 from jukebox.serving.server import LocalModelServer, VersionedModel, argument_parser, configure_logging, model_source
 from jukebox.serving.versions import ModelVersions
@@ -67,9 +78,6 @@ PREDICTOR_PATIENCE = 60  # seconds the transformer waits for the predictor to se
 
 def song_ids(request: InferRequest) -> list:
     """The ids in the request's one input ``input`` (nested ``[["id"], …]`` or flat ``["id", …]``), or a 400."""
-    names = [item.name for item in request.inputs]
-    if names != ["input"]:
-        raise BadRequest(f"The transformer takes one input named 'input' with the song ids, not {names}.")
     (item,) = request.inputs
     if item.datatype not in ("STRING", "BYTES"):
         raise BadRequest(f"Input 'input' has datatype {item.datatype}: song ids are STRING (or BYTES).")
@@ -79,7 +87,7 @@ def song_ids(request: InferRequest) -> list:
 
 
 class JukeboxTransformer(VersionedModel):
-    """Song ids → online features → the version's scaler → the predictor → countries added.
+    """Song ids → online features (or a song's raw properties) → the version's scaler → the predictor → countries added.
 
     Args:
         name: the model's name in the URLs, the same as the predictor's (``jukebox``).
@@ -118,7 +126,10 @@ class JukeboxTransformer(VersionedModel):
         await self.reader.close()
 
     def get_input_types(self) -> list[dict]:
-        return [{"name": "input", "datatype": "BYTES", "shape": [-1, 1]}]
+        """The song ids (``input``), or else one raw FP32 value per feature of the served version."""
+        model = self.versions.current
+        features = [{"name": name, "datatype": "FP32", "shape": [-1, 1]} for name in (model.features if model else [])]
+        return [{"name": "input", "datatype": "BYTES", "shape": [-1, 1]}, *features]
 
     def get_output_types(self) -> list[dict]:
         model = self.versions.current
@@ -133,16 +144,25 @@ class JukeboxTransformer(VersionedModel):
         if not isinstance(payload, InferRequest):
             raise BadRequest("This server speaks the Open Inference Protocol v2 only: POST /v2/models/jukebox/infer.")
         model = self.versions.current
-        ids = check_song_ids(song_ids(payload))
-        values = await self.reader.read(ids, self.refs[model.version])
-        check_complete(ids, values, model.features, self.reader.where)
+        names = [item.name for item in payload.inputs]
+        if names == ["input"]:  # song ids: their features from the online store
+            ids = check_song_ids(song_ids(payload))
+            values = await self.reader.read(ids, self.refs[model.version])
+            check_complete(ids, values, model.features, self.reader.where)
+        elif set(names) & set(model.features):  # a song's raw properties, one input per feature
+            values = {name: column[:, 0] for name, column in feature_columns(payload, model).items()}
+        else:
+            raise BadRequest(
+                "The transformer takes one input named 'input' with the song ids, or one FP32 input per "
+                f"feature of version {model.version} ({', '.join(model.features)}), not {names}."
+            )
         _request_model.set(model)
+        scaled = model.scale(values)
+        rows = len(next(iter(scaled.values())))
         return InferRequest(
             model_name=self.name,
             request_id=payload.id,
-            infer_inputs=[
-                InferInput(name, [len(ids), 1], "FP32", column) for name, column in model.scale(values).items()
-            ],
+            infer_inputs=[InferInput(name, [rows, 1], "FP32", column) for name, column in scaled.items()],
             parameters={"model_version": model.version},
         )
 

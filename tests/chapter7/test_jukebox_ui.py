@@ -5,7 +5,9 @@ parquets built from ``99-data_prep``. The model side is a small but real Open In
 server: kserve's own REST server with a tiny model ``jukebox`` that answers from a fixed table of
 song ids (404 with the transformer's sentence for any other song). It is this file run as a
 script. The real transformer (a song id turned into features by the feature service, then the
-model) is driven by the scenario B end-to-end test; these tests are about the page.
+model) is driven by the scenario B end-to-end test. The "what if" mode's tests drive the real
+predictor and transformer on a small model (``served``): the page's raw values go through the
+transformer's one scaler, and a new version (``loudness`` left out) redraws the sliders.
 """
 
 import contextlib
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jukebox.data_contract import FEATURES
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import COUNTRIES
 
@@ -222,13 +225,38 @@ class Jukebox:
     def model(self, mode: str = "ready"):
         return model_double(self.model_port, self.folder / f"model-{mode}.log", mode)
 
-    def page_server(self, env: dict[str, str] | None = None):
-        return page_server(self.port, self.model_port, self.log, env or self.participant.variables())
+    def page_server(self, env: dict[str, str] | None = None, model_port: int | None = None):
+        """The page server, in front of the model double (or of the server on ``model_port``)."""
+        model_port = model_port or self.model_port
+        return page_server(self.port, model_port, self.log, env or self.participant.variables())
 
 
 @pytest.fixture
 def jukebox(participant, tmp_path) -> Jukebox:
     return Jukebox(participant, tmp_path)
+
+
+@contextlib.contextmanager
+def real_servers(registry, feature_repo, folder: Path):
+    """The kit's predictor and transformer on the registry's version ``test``; yields the transformer."""
+    from servingtools import predictor, transformer
+
+    with predictor(registry, folder / "predictor.log") as model_server:
+        with transformer(registry, feature_repo, model_server.url, folder / "transformer.log") as front:
+            model_server.ready(), front.ready()
+            yield front
+
+
+@pytest.fixture(scope="module")
+def served(prepared, feature_repo, tmp_path_factory):
+    """The real transformer (and predictor) serving a small model of 13 features, version 1; no test changes it."""
+    from servingtools import Registry
+
+    folder = tmp_path_factory.mktemp("served")
+    registry = Registry(folder / "registry")
+    registry.set_alias(registry.register(prepared))
+    with real_servers(registry, feature_repo, folder) as front:
+        yield front
 
 
 @contextlib.contextmanager
@@ -258,6 +286,51 @@ def result_names(page) -> list[str]:
 
 def prediction_state(page, state: str) -> None:
     page.wait_for_selector(f'#prediction[data-state="{state}"]', timeout=60_000)
+
+
+def what_if(page) -> None:
+    """Switch to the "what if" mode and wait for the model's first answer to its sliders."""
+    page.click("#mode-whatif")
+    page.wait_for_selector('#whatif-mode[data-state="answered"]', timeout=60_000)
+    prediction_state(page, "result")
+
+
+def slider_names(page) -> list[str]:
+    return page.locator("#controls .control").evaluate_all("rows => rows.map(row => row.dataset.feature)")
+
+
+def table(page) -> list[list[str]]:
+    return [row.split("\t") for row in page.locator("#countries tbody tr").all_inner_texts()]
+
+
+def answered_for(page, feature: str, value: float) -> None:
+    """Wait until the answer shown is the one for ``feature`` at ``value``, with nothing left to ask."""
+    page.wait_for_function(
+        """([feature, value]) => {
+            const mode = document.querySelector("#whatif-mode");
+            return mode.dataset.state === "answered" && JSON.parse(mode.dataset.answered)[feature] === value;
+        }""",
+        arg=[feature, value],
+        timeout=60_000,
+    )
+
+
+def assert_on_screen(page, width: int, height: int) -> None:
+    """The probability column is inside its box and the screen, and nothing is wider than the screen."""
+    page.locator("#countries").scroll_into_view_if_needed()
+    box = page.locator(".table-box").bounding_box()
+    for cell in ("#countries thead th:nth-child(3)", "#countries tbody tr:first-child td:nth-child(3)"):
+        seen = page.locator(cell).bounding_box()
+        assert box["x"] - 1 <= seen["x"] and seen["x"] + seen["width"] <= box["x"] + box["width"] + 1, (
+            f"At {width}×{height} {cell} is cut off: {seen} outside its box {box}."
+        )
+        assert seen["x"] + seen["width"] <= width, f"At {width}×{height} {cell} is off the screen: {seen}."
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.querySelector('.table-box').scrollWidth,"
+        " document.querySelector('.table-box').clientWidth]"
+    )
+    assert widths[0] <= width and widths[1] <= widths[2], f"At {width}×{height} something overflows: {widths}"
+    assert page.inner_text("#countries thead th:nth-child(3)") == "Probability (%)"
 
 
 # ---- tests ----------------------------------------------------------------------------------------
@@ -340,20 +413,8 @@ def test_every_column_of_the_answer_is_on_screen_at_a_laptops_and_a_phones_size(
         search(page, "gimme! gimme", "results")
         page.click("#results .song")
         prediction_state(page, "result")
-        page.locator("#countries").scroll_into_view_if_needed()
-        box = page.locator(".table-box").bounding_box()
-        for cell in ("#countries thead th:nth-child(3)", "#countries tbody tr:first-child td:nth-child(3)"):
-            seen = page.locator(cell).bounding_box()
-            assert box["x"] - 1 <= seen["x"] and seen["x"] + seen["width"] <= box["x"] + box["width"] + 1, (
-                f"At {width}×{height} {cell} is cut off: {seen} outside its box {box}."
-            )
-            assert seen["x"] + seen["width"] <= width, f"At {width}×{height} {cell} is off the screen: {seen}."
-        widths = page.evaluate(
-            "() => [document.documentElement.scrollWidth, document.querySelector('.table-box').scrollWidth,"
-            " document.querySelector('.table-box').clientWidth]"
-        )
-        assert widths[0] <= width and widths[1] <= widths[2], f"At {width}×{height} something overflows: {widths}"
-        assert page.inner_text("#countries thead th:nth-child(3)") == "Probability (%)"
+        page.wait_for_selector("#map path.country")
+        assert_on_screen(page, width, height)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"jukebox-search-{screen}-{width}x{height}.png"), full_page=True)
 
@@ -470,3 +531,131 @@ def test_no_credential_appears_in_the_page_servers_answers_or_log(catalog, jukeb
     assert "GET /api/songs?q=abba" in jukebox.log.read_text()  # the page server's log, written as it went
     for secret in secrets:
         assert secret not in said
+
+
+# ---- the world map ----------------------------------------------------------------------------------
+
+
+def luminance(rgb: str) -> float:
+    red, green, blue = (int(part) for part in rgb.removeprefix("rgb(").removesuffix(")").split(","))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def test_the_map_shades_the_top_country_darkest_and_names_each_country_on_focus(catalog, jukebox):
+    with jukebox.model(), jukebox.page_server(), opened(jukebox.url) as page:
+        search(page, "gimme! gimme", "results")
+        page.click("#results .song")
+        prediction_state(page, "result")
+        page.wait_for_selector("#map path.country")
+        rows = table(page)
+        top_code, top_name, top_percent = rows[0]
+        fills = page.locator("#map path.country").evaluate_all(
+            "paths => paths.map(path => [path.dataset.code, getComputedStyle(path).fill])"
+        )
+        shaded = {code: luminance(fill) for code, fill in fills}
+        assert set(shaded) == set(CODES) - {"HK", "SG"}, "every country of the model on the map is shaded"
+        assert min(shaded, key=shaded.get) == top_code, "the most likely country is the darkest"
+        assert len(set(shaded.values())) > 10, "the shades differ with the probabilities"
+        assert page.inner_text(".legend").startswith("0 %")
+        assert page.inner_text("#legend-high") == f"{top_percent} %"
+        page.focus(f'#map path[data-code="{top_code}"]')
+        said = f"{top_name}: {top_percent} %"
+        assert page.inner_text("#map-tip") == said
+        top = page.locator(f'#map path[data-code="{top_code}"]')
+        assert top.get_attribute("aria-label") == said and top.locator("title").text_content() == said
+        assert top.get_attribute("tabindex") == "0"
+        missing = [f"{name} {probability} %" for code, name, probability in rows if code in ("HK", "SG")]
+        assert page.inner_text("#map-missing") == f"Too small for this map: {', '.join(missing)}.", "likeliest first"
+        unknown = page.locator("#map path.no-data").first
+        assert unknown.get_attribute("tabindex") is None and "not a country of the model" in unknown.text_content()
+
+
+# ---- "what if": the sliders ask the real transformer -------------------------------------------------
+
+
+def test_moving_a_slider_changes_the_answer_one_request_at_a_time(catalog, jukebox, served):
+    asked, in_flight, most = [], [0], [0]
+
+    def sent(request):
+        if request.url.endswith("/infer"):
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            asked.append({item["name"]: item["data"][0][0] for item in request.post_data_json["inputs"]})
+
+    def back(request):
+        if request.url.endswith("/infer"):
+            in_flight[0] -= 1
+
+    with jukebox.page_server(model_port=served.port), opened(jukebox.url) as page:
+        page.on("request", sent)
+        page.on("requestfinished", back)
+        page.on("requestfailed", back)
+        what_if(page)
+        assert slider_names(page) == FEATURES
+        median = call(f"{jukebox.url}/api/song-properties")[1]
+        assert asked == [median["properties"]], "the sliders start from the catalog's median song"
+        assert page.inner_text("#song-name") == f"What if… {median['song']['name']}"
+        assert "started from the catalog's median song, unchanged" in page.inner_text("#song-artists")
+        before = table(page)
+        page.focus("#feature-energy")
+        page.keyboard.press("End")  # energy 1.0
+        for _ in range(20):
+            page.keyboard.press("ArrowLeft")  # … down to 0.98, one step of the contract's 0.001 at a time
+        assert page.get_attribute("#prediction", "data-state") == "result", "the answer stays while it is asked again"
+        answered_for(page, "energy", 0.98)
+        after = table(page)
+        assert page.inner_text("#feature-energy-value") == "0.980"
+        assert "changed: energy" in page.inner_text("#song-artists")
+    assert after != before, "moving energy changed the answer"
+    assert most[0] == 1, "never more than one request in flight"
+    assert 2 <= len(asked) < 22, f"the moves were debounced: {len(asked)} requests for 21 moves"
+    direct = served.infer(
+        {"inputs": [{"name": n, "shape": [1, 1], "datatype": "FP32", "data": [[v]]} for n, v in asked[-1].items()]}
+    )[1]
+    probabilities = direct["outputs"][0]["data"]
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    assert after[0][0] == direct["outputs"][1]["data"][best], "the page shows the transformer's answer"
+    assert asked[-1]["energy"] == pytest.approx(0.98) and asked[-1]["tempo"] == median["properties"]["tempo"]
+
+
+@pytest.mark.slow
+def test_after_loudness_is_left_out_the_sliders_follow_the_served_version_without_a_reload(
+    catalog, jukebox, prepared, twelve, feature_repo, tmp_path
+):
+    from servingtools import Registry
+
+    registry = Registry(tmp_path / "registry")
+    registry.set_alias(registry.register(prepared))
+    with real_servers(registry, feature_repo, tmp_path) as front, jukebox.page_server(model_port=front.port):
+        with opened(jukebox.url) as page:
+            what_if(page)
+            assert slider_names(page) == FEATURES and page.inner_text("#model-version") == "model version 1"
+            registry.set_alias(registry.register(twelve))  # CT deploys the model trained on 12 features
+            page.wait_for_function(
+                "() => document.querySelectorAll('#controls .control').length === 12", timeout=120_000
+            )
+            assert slider_names(page) == [feature for feature in FEATURES if feature != "loudness"]
+            assert page.locator("#feature-loudness").count() == 0
+            page.wait_for_selector('#whatif-mode[data-state="answered"]', timeout=60_000)
+            assert page.inner_text("#model-version") == "model version 2"
+            page.focus("#feature-tempo")
+            page.keyboard.press("End")
+            answered_for(page, "tempo", 300)
+            assert page.inner_text("#model-version") == "model version 2"
+            assert page.inner_text("#whatif-status") == "The model answered for these 12 properties."
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_what_if_mode_and_its_map_fit_a_laptops_and_a_phones_screen(catalog, jukebox, served, screen):
+    width, height = SCREENS[screen]
+    with jukebox.page_server(model_port=served.port), opened(jukebox.url, (width, height)) as page:
+        search(page, "gimme! gimme", "results")
+        page.click("#results .song")  # the song the sliders start from: no model double here, so no answer
+        what_if(page)
+        assert "started from the song picked in search" in page.inner_text("#song-artists")
+        assert page.inner_text("#song-name") == "What if… Gimme! Gimme! Gimme! (A Man After Midnight)"
+        page.wait_for_selector("#map path.country")
+        assert page.locator("#controls .control").count() == 13
+        assert_on_screen(page, width, height)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"jukebox-whatif-{screen}-{width}x{height}.png"), full_page=True)

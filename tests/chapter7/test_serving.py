@@ -16,8 +16,6 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from conftest import make_artifact
-from kfp import dsl
 from servingtools import (
     FEAST,
     USER,
@@ -30,16 +28,17 @@ from servingtools import (
     leave_out_of_the_service,
     make_feature_repo,
     output,
+    predictor,
     store_environment,
-    train_small_model,
+    transformer,
     wait_until,
 )
 
 from jukebox.data_contract import FEATURES
-from jukebox.paths import DATA_PREP
 
 LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"  # not in the small song file, so not in the store
 TWELVE = [feature for feature in FEATURES if feature != "loudness"]
+EITHER = "The transformer takes one input named 'input' with the song ids, or one FP32 input per feature"
 
 
 # ---- lazy caches: the parts, built once and never changed ----------------------------------------
@@ -49,26 +48,6 @@ TWELVE = [feature for feature in FEATURES if feature != "loudness"]
 def songs(small_data) -> list[str]:
     """Three songs of the store."""
     return pd.read_parquet(small_data / "song_properties.parquet")["spotify_id"].iloc[[0, 1, 2]].tolist()
-
-
-@pytest.fixture(scope="session")
-def feature_repo(tmp_path_factory, small_data):
-    """The kit's feature repo on the small data's songs (with their ``event_timestamp``), applied and materialized."""
-    folder = tmp_path_factory.mktemp("feast")
-    small = set(pd.read_parquet(small_data / "song_properties.parquet")["spotify_id"])
-    everything = pd.read_parquet(DATA_PREP / "song_properties.parquet")
-    everything[everything["spotify_id"].isin(small)].to_parquet(folder / "song_properties.parquet", index=False)
-    return make_feature_repo(folder, folder / "song_properties.parquet")
-
-
-@pytest.fixture(scope="session")
-def twelve(prepared, tmp_path_factory) -> dict:
-    """A second model, trained as CT would after `loudness` left the feature service: 12 features."""
-    folder = tmp_path_factory.mktemp("twelve")
-    dataset = make_artifact(dsl.Dataset, folder, "fetched", {"features": TWELVE})
-    pd.read_parquet(prepared["dataset"].path).to_parquet(dataset.path)
-    hyperparameters = {"hidden_layer_sizes": [16.0], "max_iter": 30.0, "random_state": 7.0}
-    return train_small_model(folder, hyperparameters, dataset=dataset)
 
 
 def version_folder(prepared: dict, folder, files: dict[str, str]):
@@ -106,18 +85,6 @@ def one_input(**fields) -> dict:
     """A request by song id with some of its one input's fields changed (``None``: left out)."""
     item = {"name": "input", "shape": [1], "datatype": "STRING", "data": [LIVE_FOREVER], **fields}
     return {"inputs": [{key: value for key, value in item.items() if value is not None}]}
-
-
-def predictor(registry: Registry, log) -> Server:
-    env = clean_environment(**registry.settings)
-    return Server.serving("predictor", ["--registered_model", "jukebox"], env, log)
-
-
-def transformer(registry: Registry, repo, predictor_url: str, log, *extra: str) -> Server:
-    env = {**store_environment(repo), **registry.settings}
-    host = predictor_url.removeprefix("http://")
-    arguments = ["--predictor_host", host, "--registered_model", "jukebox", *extra]
-    return Server.serving("transformer", arguments, env, log)
 
 
 @pytest.fixture(scope="session")
@@ -282,6 +249,44 @@ def test_the_transformer_answers_several_songs_one_row_each(servers, feature_rep
         assert_answers(answer, expected, version="1")
 
 
+def raw_properties(repo, song: str) -> dict[str, list[float]]:
+    """A song's raw properties, as the store's parquet holds them (its latest row): one list per feature."""
+    table = pd.read_parquet(repo.parent / "song_properties.parquet").sort_values("event_timestamp")
+    row = table[table["spotify_id"] == song].iloc[-1]
+    return {name: [float(row[name])] for name in FEATURES}
+
+
+def test_the_transformer_scales_a_songs_raw_properties_as_it_scales_the_stores(servers, feature_repo, prepared, songs):
+    _, front = servers
+    status, answer = front.infer(features_request(raw_properties(feature_repo, songs[0])))
+    assert status == 200, answer
+    assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
+    louder = {**raw_properties(feature_repo, songs[0]), "loudness": [-1.0]}
+    assert output(front.infer(features_request(louder))[1], "probabilities") != output(answer, "probabilities")
+
+
+def test_the_transformers_metadata_lists_the_song_ids_and_the_served_versions_features(servers):
+    _, front = servers
+    metadata = front.client.get("/v2/models/jukebox").json()
+    assert metadata["versions"] == ["1"]
+    assert metadata["inputs"] == [
+        {"name": "input", "datatype": "BYTES", "shape": [-1, 1]},
+        *({"name": name, "datatype": "FP32", "shape": [-1, 1]} for name in FEATURES),
+    ]
+
+
+def test_raw_properties_that_do_not_fit_the_served_version_are_refused_in_one_sentence(servers, feature_repo, songs):
+    _, front = servers
+    twelve = {name: values for name, values in raw_properties(feature_repo, songs[0]).items() if name != "loudness"}
+    status, answer = front.infer(features_request(twelve))
+    assert (status, answer["error"]) == (
+        400,
+        f"Missing input loudness: version 1 takes one FP32 input per feature: {', '.join(FEATURES)}.",
+    )
+    status, answer = front.infer(features_request({"volume": [0.5]}))
+    assert (status, answer["error"]) == (400, f"{EITHER} of version 1 ({', '.join(FEATURES)}), not ['volume'].")
+
+
 def test_an_unknown_song_is_a_404_that_names_it(servers, songs):
     _, front = servers
     status, answer = front.infer(ids_request(LIVE_FOREVER))
@@ -301,8 +306,8 @@ def test_an_unknown_song_is_a_404_that_names_it(servers, songs):
         ("this is not json", "The request body is not valid JSON."),
         ({}, "The request has no 'inputs'"),
         ({"inputs": "1D2SVYXZdtNfJCg8wZWvVz"}, "The request's 'inputs' is wrong"),
-        ({"inputs": []}, "The transformer takes one input named 'input' with the song ids, not []"),
-        (one_input(name="song"), "The transformer takes one input named 'input' with the song ids, not ['song']"),
+        ({"inputs": []}, f"{EITHER} of version 1 ({', '.join(FEATURES)}), not []."),
+        (one_input(name="song"), f"{EITHER} of version 1 ({', '.join(FEATURES)}), not ['song']."),
         (one_input(datatype="FP32", data=[1.0]), "Input 'input' has datatype FP32: song ids are STRING (or BYTES)"),
         (one_input(shape=[0], data=[]), "The request has no song id"),
         (one_input(data=[42]), "42 is not a Spotify song id (22 letters and digits)."),

@@ -6,6 +6,10 @@ S3 for the object's ETag at most every ``CHECK_EVERY`` seconds and reads the fil
 changed. The file may keep a song's history (several rows, ``event_timestamp``): each song is
 listed once, from its latest row.
 
+The catalog also keeps each song's properties (the model's features, raw), so that the page's
+"what if" mode can start from a song picked in search, or from the catalog's most typical song
+(``median_song``: the one nearest the median of every property).
+
 S3 is reached with the cluster secret's variables (``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``); the local lab exports the same names. A
 problem with S3 becomes a ``note`` the page shows, one sentence with no credential in it.
@@ -22,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from jukebox.data_contract import FEATURES
 
 BUCKET = "data"
 KEY = "song_properties.parquet"
@@ -46,15 +52,35 @@ def s3_client():
 
 
 def latest_songs(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per song (its latest, by ``event_timestamp`` where there is one), with searchable text."""
+    """One row per song (its latest, by ``event_timestamp`` where there is one): searchable text, properties."""
     if "event_timestamp" in table:
         table = table.sort_values("event_timestamp", kind="stable")
-    songs = table.drop_duplicates("spotify_id", keep="last")
-    songs = pd.DataFrame({column: songs.get(column, pd.Series(dtype=object)) for column in COLUMNS})
-    songs = songs.dropna(subset=["spotify_id"]).fillna("").astype(str).reset_index(drop=True)
+    latest = table.drop_duplicates("spotify_id", keep="last").dropna(subset=["spotify_id"]).reset_index(drop=True)
+    songs = pd.DataFrame({column: latest.get(column, pd.Series(dtype=object)) for column in COLUMNS})
+    songs = songs.fillna("").astype(str)
     songs["name_key"] = songs["name"].str.casefold()
     songs["artists_key"] = songs["artists"].str.casefold()
+    for name in FEATURES:
+        if name in latest:
+            songs[name] = latest[name].astype(float)
     return songs
+
+
+def median_song(songs: pd.DataFrame) -> int | None:
+    """The row of the song nearest the catalog's median of every property (each measured in its spread)."""
+    properties = songs[[name for name in FEATURES if name in songs]].dropna()
+    if properties.empty or properties.shape[1] == 0:
+        return None
+    spread = properties.std().replace(0, 1).fillna(1)
+    distance = (((properties - properties.median()) / spread) ** 2).sum(axis=1)
+    return int(distance.idxmin())
+
+
+def song_properties(songs: pd.DataFrame, row: int) -> dict:
+    """A song of the catalog with its raw properties: ``{"song": {id, name, artists}, "properties": {…}}``."""
+    song = songs.loc[row]
+    properties = {name: float(song[name]) for name in FEATURES if name in songs and pd.notna(song[name])}
+    return {"song": {column: song[column] for column in COLUMNS}, "properties": properties}
 
 
 def find(songs: pd.DataFrame, text: str, limit: int = MAX_SONGS) -> list[dict[str, str]]:
@@ -90,6 +116,18 @@ class Catalog:
         if note:
             answer["note"] = note
         return answer
+
+    def properties(self, song_id: str | None) -> dict | None:
+        """A song's raw properties (``song_properties``), or the catalog's median song's when ``song_id`` is None.
+
+        None when the song is not in the catalog (or the catalog has no song).
+        """
+        songs, _ = self.current()
+        if song_id is None:
+            row = median_song(songs)
+            return None if row is None else {**song_properties(songs, row), "median": True}
+        rows = songs.index[songs["spotify_id"] == song_id]
+        return song_properties(songs, int(rows[0])) if len(rows) else None
 
     def current(self) -> tuple[pd.DataFrame, str | None]:
         """The catalog now (looked at again if the last look is older than ``check_every``) and its note."""
@@ -130,7 +168,7 @@ class Catalog:
         where = f"s3://{self.bucket}/{self.key}"
         try:
             names = pq.read_schema(data).names
-            wanted = [column for column in [*COLUMNS, "event_timestamp"] if column in names]
+            wanted = [column for column in [*COLUMNS, *FEATURES, "event_timestamp"] if column in names]
             table = pq.read_table(data, columns=wanted).to_pandas()
         except (OSError, ValueError) as error:  # pyarrow's errors for a file that is not a parquet file
             return f"{where} is not a readable parquet file ({type(error).__name__})"

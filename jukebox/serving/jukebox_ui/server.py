@@ -7,6 +7,9 @@ an async HTTP client as well. It starts in about a second, with nothing to confi
 
 - ``GET /`` and the files in ``static/``: the page (plain HTML, CSS and JavaScript, no external asset).
 - ``GET /api/songs?q=TEXT``: up to 20 songs of the participant's catalog (see ``catalog.py``).
+- ``GET /api/controls``: the "what if" mode's toggles and sliders, from the data contract (``controls.py``).
+- ``GET /api/song-properties?id=ID``: a song's raw properties from the catalog, where the sliders
+  start; without ``id``, the catalog's median song's. A 404 with one sentence when there is none.
 - ``/v2/...``: passed to the model server at ``--model_url`` as they are; its answers come back as
   they are (a 404 for an unknown song, a 400…). Unreachable, it becomes a 503 with one sentence.
 - ``GET /health``.
@@ -25,7 +28,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from jukebox.serving.jukebox_ui.catalog import Catalog
+from jukebox.serving.jukebox_ui.catalog import NO_CATALOG, Catalog
+from jukebox.serving.jukebox_ui.controls import controls
 
 STATIC = Path(__file__).with_name("static")
 MODEL_TIMEOUT = 30  # seconds the page server waits for the model server's answer
@@ -64,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api/songs":
             text = urllib.parse.parse_qs(query).get("q", [""])[0]
             self.send_json(HTTPStatus.OK, self.server.catalog.search(text))
+        elif path == "/api/controls":
+            self.send_json(HTTPStatus.OK, {"controls": controls()})
+        elif path == "/api/song-properties":
+            self.send_song_properties(urllib.parse.parse_qs(query).get("id", [None])[0])
         elif path == "/health":
             self.send_json(HTTPStatus.OK, {"status": "ok"})
         else:
@@ -74,6 +82,15 @@ class Handler(BaseHTTPRequestHandler):
             self.pass_to_model()
         else:
             self.send_json(HTTPStatus.NOT_FOUND, {"error": f"There is nothing to post to at {self.path}."})
+
+    def send_song_properties(self, song_id: str | None) -> None:
+        found = self.server.catalog.properties(song_id)
+        if found is not None:
+            self.send_json(HTTPStatus.OK, found)
+        elif song_id is None:
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": f"There is {NO_CATALOG}."})
+        else:
+            self.send_json(HTTPStatus.NOT_FOUND, {"error": f"There is no song {song_id} in the catalog."})
 
     def send_static(self, path: str) -> None:
         name = "index.html" if path == "/" else path.removeprefix("/")
