@@ -103,11 +103,25 @@ def moved(old: dict[str, tuple[str, str]], new: dict[str, tuple[str, str]]) -> l
     return [change for change in changes if change[1] != change[2]]
 
 
-def bisect_order(changes: list[tuple[str, str, str]], direct: list[str]) -> list[tuple[str, str, str]]:
-    """The upgrades to take back one at a time: the direct dependencies first (in the pins' order), then the rest."""
+def bisect_order(changes: list[tuple[str, str, str]], direct: list[str], said: str = "") -> list[tuple[str, str, str]]:
+    """The upgrades to take back one at a time: those the failures name first, then the direct ones, then the rest.
+
+    Args:
+        changes: (name, pinned version, new version) of each package that moved.
+        direct: the direct dependencies, in the pins' order.
+        said: what the failing tests said (their reasons), where a package's name may appear.
+    """
     rank = {normalize(name): position for position, name in enumerate(direct)}
+    words = {normalize(word) for word in re.findall(r"[A-Za-z][A-Za-z0-9_-]*", said)}  # "pandera.pandas": pandera
     upgraded = [change for change in changes if change[1] and change[2]]
-    return sorted(upgraded, key=lambda change: (rank.get(normalize(change[0]), len(rank)), change[0].lower()))
+    return sorted(
+        upgraded,
+        key=lambda change: (
+            normalize(change[0]) not in words,
+            rank.get(normalize(change[0]), len(rank)),
+            change[0].lower(),
+        ),
+    )
 
 
 def find_breaking_upgrade(candidates, take_back, passes, restore, deadline: float) -> tuple[str, list[str]]:
@@ -262,7 +276,8 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
     installed = kit.resolve(direct, pins)
     kit.pin(installed)
     changes = moved(read_pins(old_text), installed)
-    held_back = kit.held_back(direct)
+    forced = {normalize(PIN.match(pin).group(1)) for pin in pins}
+    held_back = [package for package in kit.held_back(direct) if normalize(package[0]) not in forced]
     print(f"{len(changes)} packages differ from the pins; running the check in {kit.folder}…", flush=True)
     code = kit.make_test(tests)
     failures = kit.failures() if (kit.folder / "reports" / "results.json").exists() else {}
@@ -271,8 +286,9 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
     for chapter, failed in failures.items():
         nodeids = [test["nodeid"] for test in failed][:3]
         print(f"{chapter}: {len(failed)} failed; taking upgrades back one at a time…", flush=True)
+        said = " ".join(test["reason"] for test in failed)
         verdicts[chapter] = find_breaking_upgrade(
-            bisect_order(changes, direct),
+            bisect_order(changes, direct, said),
             kit.take_back,
             lambda nodeids=nodeids: kit.tests_pass(nodeids),
             lambda name, version: kit.pip("install", "--quiet", "--no-deps", f"{name}=={version}"),
@@ -283,6 +299,8 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
     if (kit.folder / "reports").is_dir():
         shutil.copytree(kit.folder / "reports", REPORTS / "latest")
     text = report(changes, held_back, direct, failures, verdicts, code)
+    if pins:
+        text = text.replace("\n\n", f"\n\nForced with --pin: {', '.join(pins)}.\n\n", 1)
     (REPORTS / "latest.md").write_text(text)
     if code == 0 and not failures and not tests:
         CANDIDATE.write_text((kit.folder / PINS).read_text())

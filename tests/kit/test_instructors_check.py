@@ -95,6 +95,8 @@ def test_what_moved_is_listed_with_its_old_and_new_version():
     assert latest.moved(old, now) == [("pandas", "2.3.3", "3.1.1"), ("pytz", "2026.6", ""), ("tzdata", "", "2026.7")]
     changes = [("numpy", "2.4.6", "2.5.0"), ("pandas", "2.3.3", "3.1.1"), ("tzdata", "", "2026.7")]
     assert latest.bisect_order(changes, ["jupyterlab", "pandas"]) == [changes[1], changes[0]], "direct first"
+    said = "AttributeError: module 'numpy.core' has no attribute 'float_'"
+    assert latest.bisect_order(changes, ["jupyterlab", "pandas"], said) == [changes[0], changes[1]], "named first"
 
 
 def test_a_chapters_requirements_follow_the_pins_and_keep_their_comments():
