@@ -11,8 +11,6 @@ import importlib
 import inspect
 import symtable
 import textwrap
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
@@ -25,6 +23,7 @@ from kfp.dsl.python_component import PythonComponent
 from jukebox.components import step_helpers
 from jukebox.components.step_helpers import download_parquet, parquet_table, s3_failure
 from jukebox.data_contract import FEATURES
+from jukebox.data_server import serve_folder
 from jukebox.paths import REPO_ROOT
 
 STEP_MODULES = [
@@ -120,24 +119,14 @@ def test_a_good_table_is_read_whole(tmp_path):
     assert parquet_table(parquet_bytes(songs, tmp_path), "song properties", "at X", ["energy"]).equals(songs)
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the standard library's signature
-        pass
-
-
 @pytest.fixture
 def served(tmp_path):
     """A folder served over HTTP on 127.0.0.1, with the shipped charts of one song."""
     pd.DataFrame({"spotify_id": ["a"], "country": ["NL"], "snapshot_date": ["2024-01-01"]}).to_parquet(
         tmp_path / "song_rankings.parquet", index=False
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(tmp_path) as url:
+        yield url
 
 
 def test_a_download_gives_the_table_and_the_md5_of_its_bytes(served, tmp_path):
