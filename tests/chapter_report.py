@@ -43,7 +43,7 @@ class Result:
     """One test as the report shows it: its outcome (of the test, or of a set-up that did not pass) and time."""
 
     nodeid: str
-    name: str
+    name: str  # as pytest reports it: a test function's name, a notebook cell's ``<notebook>::Cell <n>``
     outcome: str = "passed"
     reason: str = ""
     seconds: float = 0.0  # set-up, call and tear-down
@@ -129,7 +129,8 @@ class ChapterReport:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
-        result = self.chapters.setdefault(chapter_of(item), {}).setdefault(item.nodeid, Result(item.nodeid, item.name))
+        results = self.chapters.setdefault(chapter_of(item), {})
+        result = results.setdefault(item.nodeid, Result(item.nodeid, item.location[2]))
         result.seconds += report.duration
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             result.outcome, result.reason = report.outcome, reason_of(report, call)

@@ -120,6 +120,10 @@ class ChapterCell(IPyNbCell):
         if notebook.kernel is None:
             notebook.start_kernel(self._request.getfixturevalue(notebook.kernel_fixture))
 
+    def reportinfo(self):
+        """The cell's name in reports: ``<notebook>::Cell <n>`` (nbval's has the whole path)."""
+        return self.path, 0, f"{self.parent.name}::{self.name}"
+
     def raise_cell_error(self, message, *args, **kwargs):
         """nbval's error, its message the report's one sentence: notebook, cell, first line, then the error."""
         notebook = self.parent

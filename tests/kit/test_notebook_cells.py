@@ -66,8 +66,8 @@ def test_a_broken_cell_is_named_by_its_number_and_first_line_and_its_log_linked(
     reason = f"{NOTEBOOK.name} cell {BROKEN}: {FIRST_LINE}: RuntimeError: deliberately broken, key ***"
     markdown = (reports / "chapters.md").read_text()
     assert f"## 5-data-versioning: {BROKEN} passed, 1 failed, {later} skipped" in markdown
-    assert f"- FAILED Cell {BROKEN}: {reason}" in markdown
-    skipped = ", ".join(f"Cell {number}" for number in range(BROKEN + 1, code_cells))
+    assert f"- FAILED {NOTEBOOK.name}::Cell {BROKEN}: {reason}" in markdown
+    skipped = ", ".join(f"{NOTEBOOK.name}::Cell {number}" for number in range(BROKEN + 1, code_cells))
     assert f"- SKIPPED {skipped}: Skipped: cell {BROKEN} of {NOTEBOOK.name} failed before it\n" in markdown
 
     page = (reports / "chapters.html").read_text()
