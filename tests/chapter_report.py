@@ -4,7 +4,9 @@ A pytest plugin (registered by conftest.py). At the end of a run it prints the r
 ``reports/chapters.md`` and, as a page that needs nothing but a browser, ``reports/chapters.html``
 (and, for tools, ``reports/results.json``).
 Each failed test's whole log (traceback and captured output) goes to ``reports/logs/<test id>.txt``,
-which the page links to. A test's chapter is its folder under ``tests/``, named in ``CHAPTERS``.
+which the page links to. A test's chapter is its folder under ``tests/``, named in ``CHAPTERS``. A
+notebook cell (an nbval item, ``tests/nbvaltools.py``) fails with one sentence: the notebook, the cell's
+number and first line, and the error; its log holds the cell, its output and the traceback.
 """
 
 import dataclasses
@@ -44,7 +46,7 @@ class Result:
     """One test as the report shows it: its outcome (of the test, or of a set-up that did not pass) and time."""
 
     nodeid: str
-    name: str
+    name: str  # as pytest reports it: a test function's name, a notebook cell's ``<notebook>::Cell <n>``
     outcome: str = "passed"
     reason: str = ""
     seconds: float = 0.0  # set-up, call and tear-down
@@ -56,9 +58,13 @@ def pytest_configure(config):
 
 
 def chapter_of(item) -> str:
-    """The chapter of a test: its folder's, or the folder's own name where ``CHAPTERS`` has none."""
-    folder = Path(item.path).parent.name
-    return CHAPTERS.get(folder, folder)
+    """The chapter of a test: the nearest of its folders that ``CHAPTERS`` names, else its folder's own name.
+
+    A chapter's notebook cells (nbval items, ``tests/chapter7/notebooks/*.ipynb``) are their chapter's.
+    """
+    path, root = Path(item.path), item.config.rootpath
+    folders = (path.relative_to(root) if path.is_relative_to(root) else path).parents
+    return next((CHAPTERS[folder.name] for folder in folders if folder.name in CHAPTERS), path.parent.name)
 
 
 def in_course_order(chapter: str) -> tuple[int, str]:
@@ -91,6 +97,15 @@ def counts(results: list[Result]) -> dict[str, int]:
     return {state: sum(1 for result in results if result.outcome == state) for state in STATES}
 
 
+def skips(results: list[Result]) -> dict[str, list[str]]:
+    """The skipped tests' names by reason, in their order: a notebook's cells after a failed one share one line."""
+    by_reason: dict[str, list[str]] = {}
+    for result in results:
+        if result.outcome == "skipped":
+            by_reason.setdefault(result.reason, []).append(result.name)
+    return by_reason
+
+
 def slowest(results: list[Result]) -> list[Result]:
     return sorted(results, key=lambda result: result.seconds, reverse=True)[:SLOWEST]
 
@@ -117,7 +132,8 @@ class ChapterReport:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
-        result = self.chapters.setdefault(chapter_of(item), {}).setdefault(item.nodeid, Result(item.nodeid, item.name))
+        results = self.chapters.setdefault(chapter_of(item), {})
+        result = results.setdefault(item.nodeid, Result(item.nodeid, item.location[2]))
         result.seconds += report.duration
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             result.outcome, result.reason = report.outcome, reason_of(report, call)
@@ -171,7 +187,8 @@ class ChapterReport:
             lines.append(
                 f"## {chapter}: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped ({minutes(seconds)})"
             )
-            lines += [f"- {r.outcome.upper()} {r.name}: {r.reason}" for r in results if r.outcome != "passed"]
+            lines += [f"- FAILED {r.name}: {r.reason}" for r in results if r.outcome == "failed"]
+            lines += [f"- SKIPPED {', '.join(names)}: {reason}" for reason, names in skips(results).items()]
             lines.append("- slowest: " + ", ".join(f"{r.name} ({r.seconds:.2f} s)" for r in slowest(results)))
             lines.append("")
         return lines

@@ -52,14 +52,18 @@ def has_plot(notebook: nbformat.NotebookNode) -> bool:
     return any("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
 
 
-def assert_no_secret(lab, user: str, path: Path) -> None:
-    """No generated secret (nor ``user``'s basic-auth token) anywhere in the executed notebook at ``path``."""
+def lab_secrets(lab, user: str) -> list[str]:
+    """Every generated secret of ``lab``, and ``user``'s basic-auth token."""
     from jukebox.lab import settings
 
-    text = path.read_text()
     password = settings.credentials(lab.settings)["git"][user]
-    secrets = [*settings.secret_values(lab.settings), base64.b64encode(f"{user}:{password}".encode()).decode()]
-    leaked = [secret for secret in secrets if secret in text]
+    return [*settings.secret_values(lab.settings), base64.b64encode(f"{user}:{password}".encode()).decode()]
+
+
+def assert_no_secret(lab, user: str, path: Path) -> None:
+    """No generated secret (nor ``user``'s basic-auth token) anywhere in the executed notebook at ``path``."""
+    text = path.read_text()
+    leaked = [secret for secret in lab_secrets(lab, user) if secret in text]
     assert not leaked, f"{path.name} shows {len(leaked)} lab secret(s)"
 
 

@@ -43,6 +43,7 @@ S3_PORT_NAMES = [name for name in PORT_OFFSETS if name.startswith("s3")]
 SERVING_PORT_NAMES = ["model-server", "transformer", "jukebox-ui"]
 MAX_USERS = 24
 PORT_BLOCK = 400
+EPHEMERAL_PORTS_START = 32768  # Linux's default ip_local_port_range starts here
 USER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a Feast project name allows no "-"
 
 
@@ -94,14 +95,19 @@ class LabSettings:
 
 
 def free_port_base(tries: int = 100) -> int:
-    """A base port whose whole block of lab ports is free now (for tests and benchmarks)."""
+    """A base port whose whole block of lab ports is free now (for tests and benchmarks).
+
+    The block stays below Linux's ephemeral ports (32768 and up), which the kernel hands to outgoing
+    connections: a port free when the lab starts could otherwise be a client's by the time a later
+    participant's S3 server wants it.
+    """
     from jukebox.lab.process import port_is_free
 
     for _ in range(tries):
-        base = random.randrange(20000, 40000, PORT_BLOCK)
+        base = random.randrange(20000, EPHEMERAL_PORTS_START - PORT_BLOCK, PORT_BLOCK)
         if all(port_is_free(base + offset) for offset in range(PORT_BLOCK)):
             return base
-    raise RuntimeError("No free block of ports for a lab between 20000 and 40000.")
+    raise RuntimeError(f"No free block of ports for a lab between 20000 and {EPHEMERAL_PORTS_START}.")
 
 
 def default_ports(base: int) -> dict[str, int]:

@@ -1,22 +1,19 @@
 """Chapter 5's DVC notebooks, run headless with papermill against a local lab, as a participant would.
 
-They run as a participant of the session's lab new to it ("notebooks"): a repo without DVC and an S3
-without the song data, which notebook 2 copies there from the lab's raw data, as in the workshop.
+They run as a participant of the session's lab new to it (conftest.py's ``dvc_participant``, whom the
+notebooks' nbval items share), with parameters, and the tests read what they printed and did.
 """
 
 import base64
 import hashlib
-import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 import yaml
-from ipykernel.kernelspec import write_kernel_spec
 from labtools import Participant
 from notebooktools import assert_no_secret, outputs_text, parameters_cell
 from notebooktools import execute as run_notebook
@@ -31,24 +28,19 @@ KEY = "song_properties.parquet"
 
 
 @pytest.fixture(scope="module")
-def participant(shared_lab) -> Participant:
-    """A participant new to the session's lab, with the buckets chapter 5 declares (created directly)."""
-    participant = Participant(shared_lab, shared_lab.add_participant("notebooks"))
-    shared_lab.ensure_buckets("data", "data-cache", user=participant.name)
-    return participant
+def participant(dvc_participant) -> Participant:
+    return dvc_participant  # conftest.py's, shared with the notebooks' nbval items
 
 
 @pytest.fixture(scope="module")
-def kernel_env(participant, tmp_path_factory) -> dict[str, str]:
-    """What the notebook kernel inherits: the lab's variables, and a `python3` kernel that is this Python.
+def kernel_env(dvc_kernel_env) -> dict[str, str]:
+    return dvc_kernel_env
 
-    The kernel spec goes first on JUPYTER_PATH, so a `python3` kernel of the user or the system
-    (which may run another Python, without dvc) cannot shadow it.
-    """
-    jupyter = tmp_path_factory.mktemp("jupyter")
-    spec = Path(write_kernel_spec(jupyter / "kernels" / "python3"))
-    assert json.loads((spec / "kernel.json").read_text())["argv"][0] == sys.executable
-    return {**participant.variables(), "JUPYTER_PATH": str(jupyter)}
+
+@pytest.fixture(scope="module")
+def tracked(dvc_tracked):
+    """Notebook 2, run once (conftest.py): its scratch folder, its scratch clone and the executed notebook's path."""
+    return dvc_tracked
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
@@ -62,16 +54,6 @@ def s3_object(participant: Participant) -> bytes:
 
 def git(clone: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=clone, capture_output=True, text=True, check=True).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def tracked(participant, kernel_env, tmp_path_factory):
-    """Notebook 2, run once: its scratch folder, its scratch clone and the executed notebook's path."""
-    folder = tmp_path_factory.mktemp("track")
-    workdir = folder / "scratch"
-    output = folder / TRACK.name
-    execute(TRACK, output, kernel_env, workdir=str(workdir))
-    return workdir, workdir / "jukebox", output
 
 
 def test_notebooks_are_saved_clean_and_parameterized():

@@ -1,9 +1,10 @@
 """Chapter 7's Feast notebooks, run headless with papermill against the session's lab, as a participant would.
 
-A participant of their own (their own S3, their own Feast project ``<name>_music`` in the lab's
-store) with the song properties in their ``s3://data/``, plus a second row of properties for a few
-songs, as if they had been measured again in the middle of the charts: so that the point-in-time
-join has something to get wrong. The notebooks run from the chapter's folder, as JupyterLab runs them.
+The participant is conftest.py's ``feast_participant`` (shared with the notebooks' nbval items): their
+own S3 and Feast project ``<name>_music`` in the lab's store, with the song properties in their
+``s3://data/``, plus a second row of properties for a few songs, as if they had been measured again
+in the middle of the charts: so that the point-in-time join has something to get wrong. The
+notebooks run from the chapter's folder, as JupyterLab runs them.
 """
 
 import json
@@ -21,7 +22,6 @@ from ipykernel.kernelspec import write_kernel_spec
 from notebooktools import assert_no_secret, has_plot, outputs_text, parameters_cell
 from notebooktools import execute as run_notebook
 
-from jukebox.lab.s3 import ensure_buckets, s3_client
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 FOLDER = REPO_ROOT / "7-feature_store"
@@ -29,7 +29,6 @@ SETUP = FOLDER / "1-setup_feast.ipynb"
 HISTORICAL = FOLDER / "2-test_load_historical_features.ipynb"
 ABBA = "3vkQ5DAB1qQMYO4Mr9zJN6"  # "Gimme! Gimme! Gimme!", first charted 2024-01-01
 LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"  # not in the song properties
-MEASURED_AGAIN = pd.Timestamp("2023-11-01")  # inside the shipped charts (2023-10-18 .. 2023-11-16)
 
 # Read the participant's online store as the model server will: through the feature service.
 ONLINE = """
@@ -43,22 +42,6 @@ print(json.dumps(rows))
 """
 
 
-def song_history() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The song properties, plus a later row (other energy and danceability) for 20 songs that chart
-    in some countries before ``MEASURED_AGAIN`` and in others from then on; and those later rows."""
-    songs = pd.read_parquet(DATA_PREP / "song_properties.parquet")
-    charts = pd.read_parquet(DATA_PREP / "song_rankings.parquet")
-    first = charts.groupby(["spotify_id", "country"])["snapshot_date"].min().map(pd.Timestamp)
-    spans = first.groupby("spotify_id").agg(["min", "max"])
-    both = spans[(spans["min"] < MEASURED_AGAIN) & (spans["max"] >= MEASURED_AGAIN)].index
-    old = songs[songs["spotify_id"].isin(both) & (songs["event_timestamp"] < MEASURED_AGAIN)]
-    later = old.sort_values("spotify_id").head(20).copy()
-    later["event_timestamp"] = MEASURED_AGAIN
-    later["energy"] = (1 - later["energy"]).round(3)
-    later["danceability"] = (1 - later["danceability"]).round(3)
-    return pd.concat([songs, later], ignore_index=True), later
-
-
 def entity_rows() -> pd.DataFrame:
     """Notebook 2's questions, computed here: one per (song, country), at the first day it charted there."""
     charts = pd.read_parquet(DATA_PREP / "song_rankings.parquet")
@@ -68,22 +51,8 @@ def entity_rows() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def participant(shared_lab, tmp_path_factory) -> dict:
-    """A participant of the session lab with the song history in their ``s3://data/``, and the
-    environment their notebook kernels get (the lab's variables, a ``python3`` kernel of this Python)."""
-    user = shared_lab.add_participant("nbfeast")
-    exports = shared_lab.exports(user)
-    endpoint, key, secret = exports["AWS_S3_ENDPOINT"], exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]
-    ensure_buckets(endpoint, key, secret, ["data"])
-    history, later = song_history()
-    path = tmp_path_factory.mktemp("songs") / "song_properties.parquet"
-    history.to_parquet(path, index=False)
-    s3_client(endpoint, key, secret).upload_file(str(path), "data", "song_properties.parquet")
-    jupyter = tmp_path_factory.mktemp("jupyter")
-    spec = Path(write_kernel_spec(jupyter / "kernels" / "python3"))
-    assert json.loads((spec / "kernel.json").read_text())["argv"][0] == sys.executable
-    env = {**shared_lab.env, **exports, "JUPYTER_PATH": str(jupyter)}
-    return {"user": user, "env": env, "later": later, "songs": history}
+def participant(feast_participant) -> dict:
+    return feast_participant  # conftest.py's, shared with the notebooks' nbval items
 
 
 def execute(notebook: Path, output: Path, env: dict[str, str], **parameters) -> nbformat.NotebookNode:
@@ -104,11 +73,9 @@ def online(env: dict[str, str], *song_ids: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def set_up(participant, tmp_path_factory) -> Path:
-    """Notebook 1, run once for the participant: the executed notebook's path."""
-    output = tmp_path_factory.mktemp("setup") / SETUP.name
-    execute(SETUP, output, participant["env"])
-    return output
+def set_up(feast_set_up) -> Path:
+    """Notebook 1, run once for the participant (conftest.py): the executed notebook's path."""
+    return feast_set_up
 
 
 def test_notebooks_are_saved_clean_and_parameterized():
@@ -187,8 +154,9 @@ def test_historical_features_take_no_properties_from_the_future(shared_lab, part
     text = outputs_text(nbformat.read(historical, as_version=4))
     rows, later = entity_rows(), participant["later"]
     # Rows of the songs measured again, asked about on or after that day: they must get the later row.
-    after = (rows["spotify_id"].isin(later["spotify_id"]) & (rows["event_timestamp"] >= MEASURED_AGAIN)).sum()
-    before = (rows["spotify_id"].isin(later["spotify_id"]) & (rows["event_timestamp"] < MEASURED_AGAIN)).sum()
+    measured_again = participant["measured_again"]
+    after = (rows["spotify_id"].isin(later["spotify_id"]) & (rows["event_timestamp"] >= measured_again)).sum()
+    before = (rows["spotify_id"].isin(later["spotify_id"]) & (rows["event_timestamp"] < measured_again)).sum()
     assert after > 0 and before > 0
     assert f"{len(rows):,} rows: {len(rows):,} with properties, 0 without" in text
     assert "Rows with properties from their future: 0." in text

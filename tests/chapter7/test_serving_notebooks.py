@@ -1,45 +1,26 @@
 """Chapter 7's serving notebooks (3 and 4), run headless against a participant's model server in the lab.
 
-A participant of their own ("serving_nb"): the song properties in their ``s3://data``, their
-workbench's feature store applied and materialized (what notebook 1 does: notebook 3 reads it), their
-outer loop's declared (project ``music``, filled by ``initialize-feast-database``: the transformer
-reads it), a model trained and deployed by CT after a push (alias ``test``), and their serving
-started with ``python -m jukebox.lab serve``. The notebooks run from the chapter's folder with that
-participant's variables, as in their workbench.
+The participant is conftest.py's ``served`` (shared with the notebooks' nbval items): a model
+trained and deployed by CT, their serving started. The notebooks run from the chapter's folder with
+that participant's variables, as in their workbench.
 """
 
 import json
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from labtools import Participant
 from notebooktools import assert_no_secret, has_plot, outputs_text, parameters_cell
 from notebooktools import execute as run_notebook
 
-from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import serving
-from jukebox.paths import DATA_PREP, REPO_ROOT
+from jukebox.paths import REPO_ROOT
 
 FOLDER = REPO_ROOT / "7-feature_store"
 ONLINE = FOLDER / "3-test_load_online_features.ipynb"
 REQUEST = FOLDER / "4-request_feast_model.ipynb"
 ABBA = "3vkQ5DAB1qQMYO4Mr9zJN6"
 LIVE_FOREVER = "1D2SVYXZdtNfJCg8wZWvVz"
-
-MATERIALIZE = """
-from datetime import UTC, datetime
-from jukebox.feature_store import open_store
-open_store().materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
-"""
-
-
-def run(command: list[str], env: dict, cwd: Path) -> None:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def transformer_answer(participant: Participant, *song_ids: str) -> dict:
@@ -52,30 +33,6 @@ def transformer_answer(participant: Participant, *song_ids: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
-
-
-@pytest.fixture(scope="module")
-def served(shared_lab) -> Participant:
-    """A participant with the online store filled, a model deployed by CT and their serving started."""
-    who = Participant(shared_lab, shared_lab.add_participant("serving_nb"))
-    shared_lab.ensure_buckets("data", "data-cache", user=who.name)
-    who.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
-    run([str(Path(sys.executable).with_name("feast")), "apply"], who.variables(), FEATURE_REPO)
-    run([sys.executable, "-c", MATERIALIZE], who.variables(), FEATURE_REPO)
-    initialized = who.declare_feast_database(shared_lab.home.parent)
-    assert initialized.status == "succeeded", initialized.message
-    clone = who.clone("jukebox", shared_lab.home.parent / "serving_nb-jukebox")
-    (clone / "README.md").write_text((clone / "README.md").read_text() + "\nServe me.\n")
-    commit = who.commit_and_push(clone, "A model to serve")
-    trained = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
-    assert trained["status"] == "succeeded", trained["message"]
-    answer = who.cli("serve", "--user", who.name).stdout
-    assert f"Open the Jukebox page: {serving.url(who.settings, 'jukebox-ui', who.name)}" in answer
-    deadline = time.monotonic() + 60
-    while serving.served_version(who.settings, who.name) is None:
-        assert time.monotonic() < deadline, "the model server did not load the deployed version"
-        time.sleep(0.5)
-    return who
 
 
 def test_notebooks_are_saved_clean_and_parameterized():

@@ -1,0 +1,147 @@
+"""Chapter 7's notebooks as nbval items (``notebooks/``, see tests/nbvaltools.py), and the participants
+they share with test_feast_notebooks.py (notebooks 1 and 2) and test_serving_notebooks.py (3 and 4).
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ipykernel.kernelspec import write_kernel_spec
+from labtools import Participant
+from nbvaltools import Workbench, collect
+from notebooktools import execute, lab_secrets
+
+from jukebox.feature_store import FEATURE_REPO
+from jukebox.lab import serving
+from jukebox.lab.s3 import ensure_buckets, s3_client
+from jukebox.paths import DATA_PREP, REPO_ROOT
+
+FOLDER = REPO_ROOT / "7-feature_store"
+SETUP = FOLDER / "1-setup_feast.ipynb"
+MEASURED_AGAIN = pd.Timestamp("2023-11-01")  # inside the shipped charts (2023-10-18 .. 2023-11-16)
+
+# Each notebook of notebooks/ and the fixture of its kernel: notebook 2 needs notebook 1's feature
+# store, notebooks 3 and 4 a model served by the participant's serving.
+KERNELS = {
+    "1-setup_feast.ipynb": "feast_workbench",
+    "2-test_load_historical_features.ipynb": "feast_workbench_set_up",
+    "3-test_load_online_features.ipynb": "serving_workbench",
+    "4-request_feast_model.ipynb": "serving_workbench",
+}
+
+
+def pytest_collect_file(file_path, parent):
+    return collect(file_path, parent, KERNELS)
+
+
+def song_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The song properties, plus a later row (other energy and danceability) for 20 songs that chart
+    in some countries before ``MEASURED_AGAIN`` and in others from then on; and those later rows."""
+    songs = pd.read_parquet(DATA_PREP / "song_properties.parquet")
+    charts = pd.read_parquet(DATA_PREP / "song_rankings.parquet")
+    first = charts.groupby(["spotify_id", "country"])["snapshot_date"].min().map(pd.Timestamp)
+    spans = first.groupby("spotify_id").agg(["min", "max"])
+    both = spans[(spans["min"] < MEASURED_AGAIN) & (spans["max"] >= MEASURED_AGAIN)].index
+    old = songs[songs["spotify_id"].isin(both) & (songs["event_timestamp"] < MEASURED_AGAIN)]
+    later = old.sort_values("spotify_id").head(20).copy()
+    later["event_timestamp"] = MEASURED_AGAIN
+    later["energy"] = (1 - later["energy"]).round(3)
+    later["danceability"] = (1 - later["danceability"]).round(3)
+    return pd.concat([songs, later], ignore_index=True), later
+
+
+@pytest.fixture(scope="session")
+def feast_participant(shared_lab, tmp_path_factory) -> dict:
+    """A participant of the session lab with the song history in their ``s3://data/``, and the
+    environment their notebook kernels get (the lab's variables, a ``python3`` kernel of this Python).
+
+    Their own S3 and their own Feast project ``<name>_music`` in the lab's store; some songs have a
+    second row of properties, as if measured again in the middle of the charts (``MEASURED_AGAIN``):
+    so that the point-in-time join has something to get wrong.
+    """
+    user = shared_lab.add_participant("nbfeast")
+    exports = shared_lab.exports(user)
+    endpoint, key, secret = exports["AWS_S3_ENDPOINT"], exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]
+    ensure_buckets(endpoint, key, secret, ["data"])
+    history, later = song_history()
+    path = tmp_path_factory.mktemp("songs") / "song_properties.parquet"
+    history.to_parquet(path, index=False)
+    s3_client(endpoint, key, secret).upload_file(str(path), "data", "song_properties.parquet")
+    jupyter = tmp_path_factory.mktemp("jupyter")
+    spec = Path(write_kernel_spec(jupyter / "kernels" / "python3"))
+    assert json.loads((spec / "kernel.json").read_text())["argv"][0] == sys.executable
+    env = {**shared_lab.env, **exports, "JUPYTER_PATH": str(jupyter)}
+    return {"user": user, "env": env, "later": later, "songs": history, "measured_again": MEASURED_AGAIN}
+
+
+@pytest.fixture(scope="session")
+def feast_set_up(feast_participant, tmp_path_factory) -> Path:
+    """Notebook 1, run once (papermill) for the participant: the executed notebook's path."""
+    output = tmp_path_factory.mktemp("setup") / SETUP.name
+    execute(SETUP, output, feast_participant["env"], cwd=FOLDER, timeout=600)
+    return output
+
+
+@pytest.fixture(scope="session")
+def feast_workbench(shared_lab, feast_participant) -> Workbench:
+    """Notebook 1's kernel: the participant's variables."""
+    return Workbench(feast_participant["env"], lab_secrets(shared_lab, feast_participant["user"]))
+
+
+@pytest.fixture(scope="session")
+def feast_workbench_set_up(feast_workbench, feast_set_up) -> Workbench:
+    """Notebook 2's kernel: the participant's variables, once notebook 1 has set their feature store up."""
+    return feast_workbench
+
+
+MATERIALIZE = """
+from datetime import UTC, datetime
+from jukebox.feature_store import open_store
+open_store().materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
+"""
+
+
+def run(command: list[str], env: dict, cwd: Path) -> None:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def served(shared_lab) -> Participant:
+    """A participant with the online store filled, a model deployed by CT and their serving started.
+
+    Of their own ("serving_nb"): the song properties in their ``s3://data``, their workbench's
+    feature store applied and materialized (what notebook 1 does: notebook 3 reads it), their outer
+    loop's declared (project ``music``, filled by ``initialize-feast-database``: the transformer reads
+    it), a model trained and deployed by CT after a push (alias ``test``), and their serving started
+    with ``python -m jukebox.lab serve``.
+    """
+    who = Participant(shared_lab, shared_lab.add_participant("serving_nb"))
+    shared_lab.ensure_buckets("data", "data-cache", user=who.name)
+    who.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
+    run([str(Path(sys.executable).with_name("feast")), "apply"], who.variables(), FEATURE_REPO)
+    run([sys.executable, "-c", MATERIALIZE], who.variables(), FEATURE_REPO)
+    initialized = who.declare_feast_database(shared_lab.home.parent)
+    assert initialized.status == "succeeded", initialized.message
+    clone = who.clone("jukebox", shared_lab.home.parent / "serving_nb-jukebox")
+    (clone / "README.md").write_text((clone / "README.md").read_text() + "\nServe me.\n")
+    commit = who.commit_and_push(clone, "A model to serve")
+    trained = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
+    assert trained["status"] == "succeeded", trained["message"]
+    answer = who.cli("serve", "--user", who.name).stdout
+    assert f"Open the Jukebox page: {serving.url(who.settings, 'jukebox-ui', who.name)}" in answer
+    deadline = time.monotonic() + 60
+    while serving.served_version(who.settings, who.name) is None:
+        assert time.monotonic() < deadline, "the model server did not load the deployed version"
+        time.sleep(0.5)
+    return who
+
+
+@pytest.fixture(scope="session")
+def serving_workbench(served) -> Workbench:
+    """Notebooks 3 and 4's kernel: the variables of the participant whose model is served."""
+    return Workbench(served.variables(), lab_secrets(served.lab, served.name))
