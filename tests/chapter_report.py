@@ -54,7 +54,22 @@ class Result:
 
 
 def pytest_configure(config):
-    config.pluginmanager.register(ChapterReport(config.rootpath / "reports", config.invocation_params.args))
+    """The report is kept where the run is reported: in pytest's own process, not in an xdist worker."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ChapterReport(config.rootpath / "reports", config.invocation_params.args))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark each phase's report, where the test runs, with what only the test itself knows.
+
+    Its chapter, its name as pytest shows it (a test function's, a notebook cell's ``<notebook>::Cell
+    <n>``) and the one-sentence reason. They travel with the report to the process that writes the
+    report by chapter (pytest-xdist sends a report's attributes to it).
+    """
+    report = yield
+    report.chapter, report.test_name, report.reason = chapter_of(item), item.location[2], reason_of(report, call)
+    return report
 
 
 def chapter_of(item) -> str:
@@ -129,21 +144,19 @@ class ChapterReport:
         """Logs of an earlier run would pass for this run's: they go before any test runs."""
         shutil.rmtree(self.logs, ignore_errors=True)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        report = yield
-        results = self.chapters.setdefault(chapter_of(item), {})
-        result = results.setdefault(item.nodeid, Result(item.nodeid, item.location[2]))
+    def pytest_runtest_logreport(self, report):
+        """Add one phase (set-up, call, tear-down) of a test, as it ends, wherever it ran."""
+        results = self.chapters.setdefault(report.chapter, {})
+        result = results.setdefault(report.nodeid, Result(report.nodeid, report.test_name))
         result.seconds += report.duration
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            result.outcome, result.reason = report.outcome, reason_of(report, call)
+            result.outcome, result.reason = report.outcome, report.reason
         if report.failed:
-            self.failures.setdefault(item.nodeid, []).append(f"---- {report.when} failed ----\n{report.longreprtext}")
+            self.failures.setdefault(report.nodeid, []).append(f"---- {report.when} failed ----\n{report.longreprtext}")
         if report.when == "teardown":
-            failures = self.failures.pop(item.nodeid, [])
+            failures = self.failures.pop(report.nodeid, [])
             if result.outcome == "failed":
                 result.log = self.write_log(result, failures, report.sections)
-        return report
 
     def write_log(self, result: Result, failures: list[str], sections: list[tuple[str, str]]) -> str:
         """Write a failed test's tracebacks and captured output (the tear-down's report holds every phase's)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from kfp import dsl
+from pipelinetools import make_artifact
 
 from jukebox.data_contract import FEATURES
 from jukebox.data_server import serve_folder
@@ -18,26 +19,6 @@ pytest_plugins = ["chapter_report"]  # the instructors' report by chapter (tests
 
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path
-
-# The chapter 3 training pipeline's steps, as the run graph names them.
-TRAINING_STEPS = [
-    "fetch-data",
-    "validate-data",
-    "preprocess-data",
-    "train-model",
-    "convert-to-onnx",
-    "validate-onnx-model",
-    "evaluate-model",
-    "check-accuracy-gate",
-    "push-to-model-registry",
-]
-
-
-def make_artifact(kind, folder: Path, name: str, metadata: dict | None = None):
-    """An input or output artifact backed by a file in ``folder``, as kfp would hand it over."""
-    artifact = kind(uri=str(folder / name))
-    artifact.metadata.update(metadata or {})
-    return artifact
 
 
 @pytest.fixture(scope="session")
@@ -167,18 +148,3 @@ def postgres():
     finally:
         server.cleanup()  # stops it
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def feast_service_at(config: str, postgres) -> str:
-    """The cluster's ``feature_store.yaml`` with the server ``postgres`` where it names the service ``feast``.
-
-    What the cluster's DNS does for the name ``feast``; the chart's database and user (``feast``)
-    are made on the server first, as the chart's deployment makes them.
-    """
-    postgres.psql("CREATE ROLE feast LOGIN PASSWORD 'feast';")
-    postgres.psql("CREATE DATABASE feast OWNER feast;")
-    socket_folder = str(postgres.pgdata)  # libpq takes a folder as host: the server's unix socket
-    assert "@feast:5432/feast" in config and "  host: feast\n" in config, "the workshop's service name"
-    return config.replace("@feast:5432/feast", f"@/feast?host={socket_folder}").replace(
-        "  host: feast\n", f"  host: {socket_folder}\n"
-    )

@@ -4,6 +4,7 @@
 - ``make_feature_repo``: the kit's feature repo copied to a folder, its source pointed at a local
   parquet, a SQLite registry and online store (as the lab's), ``feast apply`` and ``materialize``.
 - ``Registry``: a SQLite MLflow registry where versions are registered by the pipeline's own step.
+- ``feast_service_at``: the cluster's ``feature_store.yaml`` pointed at a local PostgreSQL.
 - ``Server``: ``python -m jukebox.serving.<predictor|transformer>`` (or ``feast serve``) on a free
   port of 127.0.0.1, waited for by polling, stopped (and waited for) at the end.
 """
@@ -20,8 +21,8 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import make_artifact
 from kfp import dsl
+from pipelinetools import make_artifact
 
 from jukebox.data_contract import FEATURES
 from jukebox.feature_store import FEATURE_REPO
@@ -300,3 +301,18 @@ def features_request(columns: dict, parameters: dict | None = None) -> dict:
 def output(answer: dict, name: str) -> list:
     (found,) = [item for item in answer["outputs"] if item["name"] == name]
     return found["data"]
+
+
+def feast_service_at(config: str, postgres) -> str:
+    """The cluster's ``feature_store.yaml`` with the server ``postgres`` where it names the service ``feast``.
+
+    What the cluster's DNS does for the name ``feast``; the chart's database and user (``feast``)
+    are made on the server first, as the chart's deployment makes them.
+    """
+    postgres.psql("CREATE ROLE feast LOGIN PASSWORD 'feast';")
+    postgres.psql("CREATE DATABASE feast OWNER feast;")
+    socket_folder = str(postgres.pgdata)  # libpq takes a folder as host: the server's unix socket
+    assert "@feast:5432/feast" in config and "  host: feast\n" in config, "the workshop's service name"
+    return config.replace("@feast:5432/feast", f"@/feast?host={socket_folder}").replace(
+        "  host: feast\n", f"  host: {socket_folder}\n"
+    )

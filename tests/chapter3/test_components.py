@@ -8,10 +8,10 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from conftest import make_artifact
 from evaluate_model import evaluate_model, validate_onnx_model
 from fetch_data import fetch_data
 from kfp import dsl
+from pipelinetools import make_artifact
 
 from jukebox.data_contract import FEATURES
 

@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_artifact
 from fetch_data import fetch_data_from_dvc
 from kfp import dsl
+from pipelinetools import make_artifact
 
 from jukebox.data_contract import FEATURES
 from jukebox.lab import environment, settings

@@ -5,9 +5,9 @@ import types
 
 import boto3
 import pytest
-from conftest import make_artifact
 from kfp import dsl
 from mlflow import MlflowClient
+from pipelinetools import make_artifact
 from save_model import check_accuracy_gate, push_to_model_registry
 
 SECRET = "s3cr3t-value-never-shown"

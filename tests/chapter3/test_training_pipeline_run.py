@@ -9,8 +9,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import TRAINING_STEPS
 from mlflow import MlflowClient
+from pipelinetools import TRAINING_STEPS
 
 from jukebox import local_run
 from jukebox.data_server import serve_folder

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TRAINING_STEPS
 from kfp import components
+from pipelinetools import TRAINING_STEPS
 
 from jukebox.course.workshop_edits import fetch_from_dvc
 from jukebox.data_contract import FEATURES

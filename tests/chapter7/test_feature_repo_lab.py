@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import feast_service_at
+from servingtools import feast_service_at
 
 from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import process

@@ -7,8 +7,8 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import make_artifact
 from kfp import dsl
+from pipelinetools import make_artifact
 
 from jukebox.components.song_history import add_new_songs
 from jukebox.data_contract import FEATURES

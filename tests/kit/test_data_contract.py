@@ -8,8 +8,8 @@ itself as the validation step's parameter, so what runs in a pod is what is defi
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_artifact
 from kfp import compiler, dsl
+from pipelinetools import make_artifact
 
 from jukebox import data_contract
 from jukebox.components.validation import validate_data

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 from botocore.exceptions import ClientError, EndpointConnectionError
-from conftest import make_artifact
 from kfp import compiler, dsl
 from kfp.dsl.python_component import PythonComponent
+from pipelinetools import make_artifact
 
 from jukebox.components import step_helpers
 from jukebox.components.step_helpers import download_parquet, parquet_table, s3_failure

@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import feast_service_at
 from kittools import TASK_PACKAGES, clean_python, kit_copy
+from servingtools import feast_service_at
 
 from jukebox.paths import REPO_ROOT
 
