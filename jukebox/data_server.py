@@ -23,11 +23,18 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def serve_folder(folder: Path = DATA_PREP) -> Iterator[str]:
     """Serve ``folder`` on a free port of 127.0.0.1; yield its base URL (no trailing slash)."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="data-server", daemon=True)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Run ``server`` (bound to 127.0.0.1) in a thread; yield its base URL, shut it down at the end."""
+    thread = threading.Thread(target=server.serve_forever, name="http-server", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()

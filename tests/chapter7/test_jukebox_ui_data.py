@@ -5,11 +5,9 @@ holds a parquet made here; the map is the committed ``static/world.json``, and t
 decoding is checked on a small topology written by hand.
 """
 
-import contextlib
 import io
 import json
 import re
-import threading
 import urllib.error
 import urllib.request
 from types import SimpleNamespace
@@ -20,6 +18,7 @@ from babel import Locale
 from botocore.exceptions import ClientError
 
 from jukebox.data_contract import FEATURE_RULES, FEATURES
+from jukebox.data_server import serving
 from jukebox.rankings import COUNTRIES
 from jukebox.serving.jukebox_ui import build_world
 from jukebox.serving.jukebox_ui.catalog import Catalog
@@ -52,17 +51,9 @@ def song(spotify_id: str, name: str, level: float) -> dict:
     return row
 
 
-@contextlib.contextmanager
 def page_server(table: pd.DataFrame | None):
-    server = JukeboxServer(("127.0.0.1", 0), Catalog(s3=StandInS3(table)), "http://127.0.0.1:9")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """The page's server on the stand-in catalog, in a thread; its URL (a model server that is not there)."""
+    return serving(JukeboxServer(("127.0.0.1", 0), Catalog(s3=StandInS3(table)), "http://127.0.0.1:9"))
 
 
 def get(url: str) -> tuple[int, dict, str]:

@@ -152,6 +152,17 @@ function inferRequest(spotifyId) {
   return { inputs: [{ name: "input", shape: [1, 1], datatype: "STRING", data: [[spotifyId]] }] };
 }
 
+// POST an inference request to the model's path; its response and JSON answer (an empty object when the body is not JSON).
+async function askModel(request) {
+  const response = await fetch(`v2/models/${MODEL}/infer`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(request),
+  });
+  const answer = await response.json().catch(() => ({}));
+  return { response, answer };
+}
+
 // Ask the model about the chosen song. A quiet call (a retry) keeps the state shown until the answer comes.
 async function predict(quiet = false) {
   const song = chosen;
@@ -161,12 +172,7 @@ async function predict(quiet = false) {
   let response;
   let answer;
   try {
-    response = await fetch(`v2/models/${MODEL}/infer`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(inferRequest(song.spotify_id)),
-    });
-    answer = await response.json().catch(() => ({}));
+    ({ response, answer } = await askModel(inferRequest(song.spotify_id)));
   } catch (error) {
     if (seq === predictSeq) modelDown(`The page's server is not answering (${error.message}).`);
     return;
@@ -535,12 +541,7 @@ async function askWhatIf() {
   let response;
   let answer;
   try {
-    response = await fetch(`v2/models/${MODEL}/infer`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(request),
-    });
-    answer = await response.json().catch(() => ({}));
+    ({ response, answer } = await askModel(request));
   } catch (error) {
     answer = { error: `The page's server is not answering (${error.message}).` };
   }
