@@ -80,3 +80,14 @@ def test_the_arrows_up_are_the_entry_points_pyproject_declares_and_the_install_h
     installed = [point.value for point in entry_points(group=group)]
     assert installed == [target], "run `make setup`: the installed kit predates pyproject.toml's entry points"
     assert callable(entry_points(group=group)[0].load())
+
+
+def test_no_test_imports_a_conftest():
+    """Fixtures come from ``conftest.py``; helpers from ``tests/*tools.py``.
+
+    Chapters have ``conftest.py`` files of their own, so ``from conftest import`` would get
+    whichever was imported first.
+    """
+    tests = REPO_ROOT / "tests"
+    importing = [str(path.relative_to(tests)) for path in sorted(tests.rglob("*.py")) if "conftest" in imported(path)]
+    assert not importing, f"Import helpers from a tests/*tools.py module, not from conftest: {importing}"
