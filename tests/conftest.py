@@ -124,6 +124,20 @@ def mlflow_registry(tmp_path, monkeypatch) -> str:
 _LAB_FIXTURES = {"lab", "shared_lab", "own_lab", "servers"}
 
 
+NOTEBOOK_CELL_TIMEOUT = 600  # seconds a chapter notebook's cell may run (tests/nbvaltools.py)
+
+
+def pytest_configure(config):
+    """nbval's cell timeout, unless the command line gives one.
+
+    Not in pyproject's ``addopts``: the workshop's unit-tests task runs pytest in this repository with
+    only the chapter's requirements, where nbval's option does not exist.
+    """
+    given = any(arg.startswith("--nbval-cell-timeout") for arg in config.invocation_params.args)
+    if config.pluginmanager.hasplugin("nbval") and not given:
+        config.option.nbval_cell_timeout = NOTEBOOK_CELL_TIMEOUT
+
+
 def pytest_collection_modifyitems(items):
     """Mark every test that needs a running lab, so that ``make test-fast`` can leave them out."""
     for item in items:
