@@ -8,9 +8,10 @@ answers for the pins in ``requirements.txt``. This answers for the newest releas
    installed at the newest releases the registry offers, with the kit's Python. What was installed
    becomes the copy's pins: its ``requirements.txt`` and the chapters' requirements files.
 2. **test**: the copy runs ``make test``, the whole check, as CI runs it, with its own report.
-3. **bisect**: for each chapter with a failure, the upgraded packages go back to their pins one at
-   a time (direct dependencies first) and the chapter's failing tests run again: the first package
-   whose pin makes them pass is the upgrade that breaks the chapter.
+3. **bisect**: for each chapter with a failure, its failing tests run again with every upgraded
+   package back at its pin: if they still fail, no release is to blame. Otherwise the upgrades go
+   back one at a time (those the failures name first, then the direct dependencies): the first
+   package whose pin makes them pass is the upgrade that breaks the chapter.
 4. **report**: ``reports/latest.md`` lists the packages that moved (old → new) and, by chapter, each
    failure (test, one-sentence reason) with the upgrade that breaks it; the copy's whole report is
    in ``reports/latest/``. When everything passed, ``requirements.latest.txt`` is the candidate and
@@ -49,6 +50,7 @@ PULLED_IN = "# what the packages above pull in"  # the line that ends requiremen
 WORK = ROOT / ".latest"
 REPORTS = ROOT / "reports"
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
+NOT_AN_UPGRADE = "none: the tests fail with every package at its pin too (the kit's fault, not a release's)"
 
 
 def normalize(name: str) -> str:
@@ -124,30 +126,41 @@ def bisect_order(changes: list[tuple[str, str, str]], direct: list[str], said: s
     )
 
 
-def find_breaking_upgrade(candidates, take_back, passes, restore, deadline: float) -> tuple[str, list[str]]:
-    """The first upgrade whose pin makes the failing tests pass; and what was tried (with the notes).
+def find_breaking_upgrade(candidates, install, passes, deadline: float) -> tuple[str, list[str]]:
+    """The upgrade that breaks the failing tests, and what was tried (with the notes).
+
+    First every upgrade goes back at once: if the tests still fail, no upgrade is to blame (they fail
+    with the pins too). Otherwise one at a time: the first whose pin makes them pass is named.
 
     Args:
         candidates: (name, pinned version, new version), in the order to try.
-        take_back: installs a package at its pin; returns "" or why it cannot (a conflict).
+        install: installs ``[(name, version), ...]``; returns "" or why the set is inconsistent (a conflict).
         passes: runs the failing tests again; true if they all pass.
-        restore: installs the package at its new version again.
         deadline: a ``time.monotonic()`` after which no new package is tried.
     """
-    tried = []
+    if not candidates:
+        return "", ["no upgraded package to take back"]
+    if time.monotonic() > deadline:
+        return "", ["(out of time before taking any back)"]
+    install([(name, old) for name, old, _ in candidates])
+    with_the_pins = passes()
+    install([(name, new) for name, _, new in candidates])
+    if not with_the_pins:
+        return NOT_AN_UPGRADE, ["all at once: still fails"]
+    tried = ["all at once: passes"]
     for name, old, new in candidates:
         if time.monotonic() > deadline:
             tried.append(f"(out of time before {name})")
             break
-        conflict = take_back(name, old)
+        conflict = install([(name, old)])
         if conflict:
             tried.append(f"{name} {old}: {conflict}")
         elif passes():
-            restore(name, new)
+            install([(name, new)])
             return f"{name} {old} → {new}", tried
         else:
             tried.append(f"{name} {old}: still fails")
-        restore(name, new)
+        install([(name, new)])
     return "", tried
 
 
@@ -159,7 +172,11 @@ class KitCopy:
         self.python = folder / ".venv" / "bin" / "python"
 
     def make(self) -> None:
-        """Copy what git tracks and what it does not ignore (the working tree as it is)."""
+        """Copy what git tracks and what it does not ignore (the working tree as it is), as a repository of its own.
+
+        Its own repository, as a fresh clone is: the tests that list the kit's files ask git, and
+        inside this working tree git would answer for the outer repository, where ``.latest/`` is ignored.
+        """
         listed = subprocess.run(
             ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
         ).stdout.decode()
@@ -169,6 +186,13 @@ class KitCopy:
             if source.is_symlink() or source.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target, follow_symlinks=False)
+        identity = ["-c", "user.name=make test-latest", "-c", "user.email=test-latest@localhost"]
+        for command in (
+            ["init", "--quiet"],
+            ["add", "--all"],
+            [*identity, "commit", "--quiet", "-m", "the kit as it is"],
+        ):
+            subprocess.run(["git", *command], cwd=self.folder, check=True)
 
     def pip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([str(self.python), "-m", "pip", *args], capture_output=True, text=True, check=check)
@@ -227,8 +251,9 @@ class KitCopy:
         run = subprocess.run(command, cwd=self.folder, capture_output=True, text=True, env={**os.environ, "CI": "true"})
         return run.returncode == 0
 
-    def take_back(self, name: str, version: str) -> str:
-        self.pip("install", "--quiet", "--no-deps", f"{name}=={version}")
+    def install(self, versions: list[tuple[str, str]]) -> str:
+        """Install these exact versions (not their requirements); "" or the first conflict ``pip check`` finds."""
+        self.pip("install", "--quiet", "--no-deps", *(f"{name}=={version}" for name, version in versions))
         check = self.pip("check", check=False)
         return "" if check.returncode == 0 else "conflicts: " + check.stdout.strip().splitlines()[0]
 
@@ -289,9 +314,8 @@ def test_latest(pins: list[str], tests: str, budget_minutes: float) -> int:
         said = " ".join(test["reason"] for test in failed)
         verdicts[chapter] = find_breaking_upgrade(
             bisect_order(changes, direct, said),
-            kit.take_back,
+            kit.install,
             lambda nodeids=nodeids: kit.tests_pass(nodeids),
-            lambda name, version: kit.pip("install", "--quiet", "--no-deps", f"{name}=={version}"),
             deadline,
         )
     REPORTS.mkdir(exist_ok=True)

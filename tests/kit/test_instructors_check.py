@@ -6,6 +6,7 @@ releases and the whole check); these tests check its parts that decide what the 
 
 import importlib.util
 import re
+import subprocess
 import sys
 import time
 
@@ -113,42 +114,56 @@ class Environment:
         self.breaking, self.new, self.conflicting = breaking, dict(self.versions), conflicting
         self.runs = 0
 
-    def take_back(self, name, version):
-        self.versions[name] = version
-        return "conflicts: b needs a newer a" if name == self.conflicting else ""
+    def install(self, versions):
+        self.versions.update(versions)
+        alone = len(versions) == 1 and versions[0][0] == self.conflicting
+        return "conflicts: b needs a newer a" if alone and versions[0][1] != self.new[self.conflicting] else ""
 
     def passes(self):
         self.runs += 1
         return self.versions[self.breaking] != self.new[self.breaking]
 
-    def restore(self, name, version):
-        self.versions[name] = version
-
 
 CHANGES = [("a", "1", "2"), ("b", "1", "2"), ("c", "1", "2")]
 
 
+def bisect(environment, deadline_in: float = 60):
+    return latest.find_breaking_upgrade(
+        CHANGES, environment.install, environment.passes, time.monotonic() + deadline_in
+    )
+
+
 def test_the_bisection_names_the_one_upgrade_whose_pin_makes_the_tests_pass_and_leaves_the_rest_new():
     environment = Environment(CHANGES, breaking="b", conflicting="a")
-    breaking, tried = latest.find_breaking_upgrade(
-        CHANGES, environment.take_back, environment.passes, environment.restore, time.monotonic() + 60
-    )
+    breaking, tried = bisect(environment)
     assert breaking == "b 1 → 2"
-    assert tried == ["a 1: conflicts: b needs a newer a"], "a conflict is said, not run"
+    assert tried == ["all at once: passes", "a 1: conflicts: b needs a newer a"], "a conflict is said, not run"
+    assert environment.runs == 2, "all at once, then b alone"
     assert environment.versions == environment.new, "every package is back at its new version"
+
+
+def test_a_failure_with_every_package_at_its_pin_is_not_blamed_on_an_upgrade():
+    environment = Environment(CHANGES, breaking="b")
+    environment.passes = lambda: False
+    breaking, tried = bisect(environment)
+    assert breaking == latest.NOT_AN_UPGRADE and "fail with every package at its pin too" in breaking
+    assert tried == ["all at once: still fails"], "no package is tried alone"
+    assert environment.versions == environment.new
 
 
 def test_the_bisection_says_when_no_single_upgrade_is_to_blame_or_time_ran_out():
     environment = Environment(CHANGES, breaking="b")
-    environment.passes = lambda: False
-    breaking, tried = latest.find_breaking_upgrade(
-        CHANGES, environment.take_back, environment.passes, environment.restore, time.monotonic() + 60
-    )
-    assert breaking == "" and tried == ["a 1: still fails", "b 1: still fails", "c 1: still fails"]
-    breaking, tried = latest.find_breaking_upgrade(
-        CHANGES, environment.take_back, environment.passes, environment.restore, time.monotonic() - 1
-    )
-    assert breaking == "" and tried == ["(out of time before a)"]
+    environment.passes = lambda: all(environment.versions[name] == "1" for name in ("a", "b"))  # a and b together
+    breaking, tried = bisect(environment)
+    assert breaking == "" and tried == [
+        "all at once: passes",
+        "a 1: still fails",
+        "b 1: still fails",
+        "c 1: still fails",
+    ]
+    assert environment.versions == environment.new
+    breaking, tried = bisect(environment, deadline_in=-1)
+    assert breaking == "" and tried == ["(out of time before taking any back)"]
 
 
 def test_pins_update_adopts_the_candidate_in_the_pins_and_the_chapters(tmp_path, monkeypatch):
@@ -182,3 +197,21 @@ def test_the_report_says_what_moved_what_is_held_back_and_which_change_breaks_a_
         in text
     )
     assert "requirements.latest.txt" not in text, "no candidate when something failed"
+
+
+def test_the_kits_copy_is_a_repository_of_its_own_that_lists_the_kits_files(tmp_path, monkeypatch):
+    """The copy lives inside the kit's working tree, where ``.latest/`` is ignored; git in it must answer for it."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    (tmp_path / "chapter").mkdir()
+    (tmp_path / "chapter" / "step.py").write_text("print('a step')\n")
+    (tmp_path / ".gitignore").write_text(".latest/\n")
+    (tmp_path / "new.md").write_text("not committed yet\n")
+    subprocess.run([*git, "init", "--quiet"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "chapter", ".gitignore"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "kit"], cwd=tmp_path, check=True)
+    monkeypatch.setattr(latest, "ROOT", tmp_path)
+    copy = latest.KitCopy(tmp_path / ".latest" / "kit")
+    copy.make()
+    listed = subprocess.run(["git", "ls-files"], cwd=copy.folder, capture_output=True, text=True, check=True).stdout
+    assert listed.split() == [".gitignore", "chapter/step.py", "new.md"]
+    assert (copy.folder / "new.md").read_text() == "not committed yet\n"
