@@ -18,7 +18,10 @@ answers for the pins in ``requirements.txt``. This answers for the newest releas
    ``make pins-update`` adopts it (``adopt``).
 
 No package is capped: the resolver keeps the set consistent (``pip check`` must pass), and a release
-that breaks a chapter is what the report is for. The workshop's own cluster packages (kfp 2.9.0 and
+that breaks a chapter is what the report is for. No package goes below its pin either (``floors``):
+"today's releases" are never older than the pins, and without the floor pip's backtracking can sink
+into releases of years ago (a ``dask`` whose ``distributed`` of the same day the registry lacks took
+it down to a 2016 source archive that no longer builds). The workshop's own cluster packages (kfp 2.9.0 and
 kfp-kubernetes 1.3.0 of its CT task) are its machinery, not the kit's pins, and stay as they are.
 
 Usage::
@@ -82,6 +85,12 @@ def with_versions(text: str, versions: dict[str, tuple[str, str]]) -> str:
         return line.replace(f"=={match.group(2)}", f"=={versions[normalize(match.group(1))][1]}", 1)
 
     return "\n".join(repin(line) for line in text.splitlines()) + "\n"
+
+
+def floors(text: str, forced: set[str]) -> str:
+    """A pip constraints text: every package pinned in ``text`` at its pin or newer (``forced`` names left out)."""
+    pins = read_pins(text)
+    return "".join(f"{name}>={version}\n" for key, (name, version) in pins.items() if key not in forced)
 
 
 def candidate_pins(text: str, installed: dict[str, tuple[str, str]]) -> str:
@@ -203,8 +212,10 @@ class KitCopy:
         self.pip("install", "--quiet", "--upgrade", "pip")
         forced = {normalize(PIN.match(pin).group(1)) for pin in pins}
         wanted = [name for name in direct if normalize(name) not in forced] + list(pins)
-        print(f"Resolving the newest releases of {len(direct)} packages…", flush=True)
-        result = self.pip("install", "--quiet", *wanted, check=False)
+        constraints = self.folder.parent / "floors.txt"
+        constraints.write_text(floors((self.folder / PINS).read_text(), forced))
+        print(f"Resolving the newest releases of {len(direct)} packages (none below its pin)…", flush=True)
+        result = self.pip("install", "--quiet", "-c", str(constraints), *wanted, check=False)
         if result.returncode != 0:
             raise SystemExit(f"The newest releases cannot be installed together: {result.stderr.strip()[-600:]}")
         check = self.pip("check", check=False)

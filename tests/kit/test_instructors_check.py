@@ -90,6 +90,11 @@ def test_the_candidate_keeps_the_direct_dependencies_in_place_and_rebuilds_what_
     assert latest.read_pins(text) == now
 
 
+def test_no_package_may_go_below_its_pin_unless_forced():
+    assert latest.floors(PINS, set()) == "jupyterlab>=4.6.6\npandas>=2.3.3\nnumpy>=2.4.6\npytz>=2026.6\n"
+    assert latest.floors(PINS, {"pandas"}) == "jupyterlab>=4.6.6\nnumpy>=2.4.6\npytz>=2026.6\n", "--pin may go below"
+
+
 def test_what_moved_is_listed_with_its_old_and_new_version():
     old = latest.read_pins(PINS)
     now = installed(jupyterlab="4.6.6", pandas="3.1.1", numpy="2.4.6", tzdata="2026.7")
