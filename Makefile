@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# make test's pytest workers, side by side (tests/conftest.py keeps the tests that share a lab or a folder on one).
+WORKERS ?= 2
 
 .PHONY: setup browser world-map workshop workbench test test-fast test-latest pins-update lint format benchmark clean
 
@@ -42,7 +44,7 @@ workbench: setup
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(WORKERS) --dist loadscope
 
 # The quick part: lint and every test that needs neither a lab nor a whole pipeline run.
 test-fast: setup

@@ -15,7 +15,8 @@ from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
 
-pytest_plugins = ["chapter_report"]  # the instructors' report by chapter (tests/chapter_report.py)
+# The instructors' report by chapter (tests/chapter_report.py); make test's workers side by side (tests/workers.py).
+pytest_plugins = ["chapter_report", "workers"]
 
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path

@@ -13,13 +13,21 @@ from jukebox.course import workshop_edits
 from jukebox.lab import controller_client, environment, feast_database, gitclient, gitops, runs, settings
 
 
+def worker_lane() -> dict[str, int]:
+    """This pytest worker's lane of lab ports (``make test`` runs workers side by side; alone: the one lane)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return {"lane": 0, "lanes": 1}
+    return {"lane": int(worker[2:]), "lanes": int(os.environ["PYTEST_XDIST_WORKER_COUNT"])}
+
+
 class Lab:
     def __init__(self, home: Path):
         self.home = home
         self.env = {
             **os.environ,
             "JUKEBOX_LAB_HOME": str(home),
-            "JUKEBOX_LAB_PORT_BASE": str(settings.free_port_base()),
+            "JUKEBOX_LAB_PORT_BASE": str(settings.free_port_base(**worker_lane())),
         }
         for name in [key for key in self.env if key.startswith(("MLFLOW_", "AWS_"))]:
             del self.env[name]

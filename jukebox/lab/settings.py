@@ -94,17 +94,24 @@ class LabSettings:
         return f"{self.url('git')}/hooks/push"
 
 
-def free_port_base(tries: int = 100) -> int:
+def free_port_base(tries: int = 100, lane: int = 0, lanes: int = 1) -> int:
     """A base port whose whole block of lab ports is free now (for tests and benchmarks).
 
     The block stays below Linux's ephemeral ports (32768 and up), which the kernel hands to outgoing
     connections: a port free when the lab starts could otherwise be a client's by the time a later
-    participant's S3 server wants it.
+    participant's S3 server wants it. Processes that make labs at the same time (pytest's workers)
+    each take their own ``lane`` of ``lanes``: every ``lanes``-th block, so two never pick one block.
+
+    Args:
+        tries: blocks to try before giving up.
+        lane: this process's lane, from 0.
+        lanes: how many processes share the range.
     """
     from jukebox.lab.process import port_is_free
 
+    blocks = range(20000, EPHEMERAL_PORTS_START - PORT_BLOCK, PORT_BLOCK)[lane::lanes]
     for _ in range(tries):
-        base = random.randrange(20000, EPHEMERAL_PORTS_START - PORT_BLOCK, PORT_BLOCK)
+        base = random.choice(blocks)
         if all(port_is_free(base + offset) for offset in range(PORT_BLOCK)):
             return base
     raise RuntimeError(f"No free block of ports for a lab between 20000 and {EPHEMERAL_PORTS_START}.")

@@ -16,3 +16,13 @@ def test_listing_the_services_only_reads_and_starting_one_prepares_what_it_needs
     assert not (lab.home / "s3").exists(), "one service's preparation is its own"
     found["controller"].prepare()
     assert (lab.home / "feast").is_dir(), "the workbench's feature store has its folder once the lab is up"
+
+
+def test_labs_made_side_by_side_take_ports_in_lanes_that_never_meet():
+    """make test's workers each make labs at the same time: each in its own lane of port blocks."""
+    seen = {lane: {settings.free_port_base(lane=lane, lanes=3) for _ in range(40)} for lane in range(3)}
+    for lane, bases in seen.items():
+        others = set().union(*(seen[other] for other in seen if other != lane))
+        assert bases and not bases & others, f"lane {lane} shares a block with another: {bases & others}"
+        blocks = {range(base, base + settings.PORT_BLOCK) for base in bases}
+        assert all(20000 <= block.start and block.stop <= settings.EPHEMERAL_PORTS_START for block in blocks)

@@ -1,0 +1,62 @@
+"""``make test``'s workers side by side (pytest-xdist, ``-n 2 --dist loadscope``): which tests share one.
+
+A pytest plugin (registered by conftest.py). The scope that runs on one worker is a group: a folder of
+``tests/``, but chapter 7's splits in three that share nothing heavy (its notebooks, with the
+participants of chapter7/conftest.py; its serving and page; the rest). So a group's session fixtures
+(its lab, a participant whose model is served) are built once, and tests that write one place never
+run at the same time. The groups start heaviest first, so the long ones do not end the run alone.
+Without ``-n`` nothing changes: the tests run one after the other, in their files' order.
+"""
+
+import pytest
+
+# The groups by their time in the report of a run one after the other (``pytest``): heaviest first.
+HEAVIEST_FIRST = [
+    "chapter7",
+    "chapter7-serving",
+    "scenarios",
+    "workbench",
+    "chapter7-notebooks",
+    "lab",
+    "workshop",
+    "chapter5",
+    "course",
+    "chapter3",
+]
+
+
+def group_of(nodeid: str) -> str:
+    """The group of a test, from its id (``tests/<folder>/…/<file>::<name>``)."""
+    parts = nodeid.split("::")[0].split("/")
+    folder, name = (parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]), parts[-1]
+    if folder == "chapter7" and ("notebooks" in parts[-2:] or name.endswith("_notebooks.py")):
+        return "chapter7-notebooks"
+    if folder == "chapter7" and name.startswith(("test_serving", "test_jukebox_ui")):
+        return "chapter7-serving"
+    return folder
+
+
+def heaviest_first(nodeid: str) -> int:
+    group = group_of(nodeid)
+    return HEAVIEST_FIRST.index(group) if group in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a worker, the groups in ``HEAVIEST_FIRST``'s order (a stable sort: each file's order stays)."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: heaviest_first(item.nodeid))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the workshop's CT tasks do not install
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope``, a scope is a group of ``group_of``, handed out in the workers' order."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    config.option.loadscopereorder = False  # xdist would put the groups with the most tests first
+    return ByGroup(config, log)
