@@ -347,8 +347,13 @@ def adopt() -> int:
     """``make pins-update``: the candidate becomes the pins, in requirements.txt and the chapters' files."""
     if not CANDIDATE.is_file():
         raise SystemExit(f"No {CANDIDATE.name}: run `make test-latest` first (it writes one when every test passes).")
-    new = read_pins(CANDIDATE.read_text())
-    changes = moved(read_pins((ROOT / PINS).read_text()), new)
+    new, pins_text = read_pins(CANDIDATE.read_text()), (ROOT / PINS).read_text()
+    added = sorted(set(direct_names(pins_text)) - set(direct_names(CANDIDATE.read_text())))
+    if added:
+        raise SystemExit(
+            f"{CANDIDATE.name} was made before {PINS} named {', '.join(added)}: run `make test-latest` again."
+        )
+    changes = moved(read_pins(pins_text), new)
     (ROOT / PINS).write_text(CANDIDATE.read_text())
     for relative in CHAPTER_REQUIREMENTS:
         path = ROOT / relative

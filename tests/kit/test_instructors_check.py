@@ -183,6 +183,11 @@ def test_pins_update_adopts_the_candidate_in_the_pins_and_the_chapters(tmp_path,
     with pytest.raises(SystemExit, match="run `make test-latest` first"):
         latest.adopt()
     (tmp_path / "requirements.latest.txt").write_text(candidate)
+    (tmp_path / "requirements.txt").write_text(PINS.replace("pandas==", "pytest-xdist==3.8.0\npandas=="))
+    with pytest.raises(SystemExit, match="before requirements.txt named pytest-xdist: run `make test-latest` again"):
+        latest.adopt()
+    assert (tmp_path / "requirements.latest.txt").read_text() == candidate, "a stale candidate is kept, not adopted"
+    (tmp_path / "requirements.txt").write_text(PINS)
     assert latest.adopt() == 0
     assert (tmp_path / "requirements.txt").read_text() == candidate
     assert (tmp_path / "7-feature_store" / "requirements.txt").read_text() == "pandas==3.1.1\nkfp==2.9.0\n"
