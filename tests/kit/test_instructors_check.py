@@ -225,3 +225,12 @@ def test_the_kits_copy_is_a_repository_of_its_own_that_lists_the_kits_files(tmp_
     listed = subprocess.run(["git", "ls-files"], cwd=copy.folder, capture_output=True, text=True, check=True).stdout
     assert listed.split() == [".gitignore", "chapter/step.py", "new.md"]
     assert (copy.folder / "new.md").read_text() == "not committed yet\n"
+
+
+def test_what_test_latest_writes_is_never_committed_by_accident():
+    """The copy and the candidate pins are the run's, not the kit's: ``git add -A`` leaves them out."""
+    written = [latest.WORK.relative_to(REPO_ROOT) / "kit" / "requirements.txt", latest.CANDIDATE.relative_to(REPO_ROOT)]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *map(str, written)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert ignored.stdout.split() == [str(path) for path in written], ignored.stdout
