@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# make test's pytest workers, side by side (tests/conftest.py keeps the tests that share a lab or a folder on one).
+# make test's pytest workers, side by side (tests/workers.py keeps the tests that share a lab or a folder on one).
 WORKERS ?= 2
 
 .PHONY: setup browser world-map workshop workbench test test-fast test-latest pins-update lint format benchmark clean

@@ -347,14 +347,15 @@ def adopt() -> int:
     """``make pins-update``: the candidate becomes the pins, in requirements.txt and the chapters' files."""
     if not CANDIDATE.is_file():
         raise SystemExit(f"No {CANDIDATE.name}: run `make test-latest` first (it writes one when every test passes).")
-    new, pins_text = read_pins(CANDIDATE.read_text()), (ROOT / PINS).read_text()
-    added = sorted(set(direct_names(pins_text)) - set(direct_names(CANDIDATE.read_text())))
+    candidate, pins_text = CANDIDATE.read_text(), (ROOT / PINS).read_text()
+    added = sorted(set(direct_names(pins_text)) - set(direct_names(candidate)))
     if added:
         raise SystemExit(
             f"{CANDIDATE.name} was made before {PINS} named {', '.join(added)}: run `make test-latest` again."
         )
+    new = read_pins(candidate)
     changes = moved(read_pins(pins_text), new)
-    (ROOT / PINS).write_text(CANDIDATE.read_text())
+    (ROOT / PINS).write_text(candidate)
     for relative in CHAPTER_REQUIREMENTS:
         path = ROOT / relative
         path.write_text(with_versions(path.read_text(), new))
