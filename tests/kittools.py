@@ -1,5 +1,6 @@
 """The kit's own files, as a fresh clone of this working tree would have them."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,9 +35,20 @@ def kit_copy(target: Path) -> Path:
     return target
 
 
+# pip's environment in the clean virtualenvs: no byte-compiling of every file it installs (half an
+# install's time here). What the tests check, what gets installed and what imports, does not depend
+# on .pyc files: Python compiles what it imports, on the way.
+PIP_WITHOUT_COMPILING = {"PIP_COMPILE": "false"}
+
+
 def clean_python(folder: Path, *installs: str) -> Path:
-    """A clean Python 3.11 (a virtualenv of this one, without its packages) with ``pip install installs``."""
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    """A clean Python 3.11 (a virtualenv of this one, without its packages) with ``pip install installs``.
+
+    Its pip is today's, as in the workshop's images (``--upgrade-deps``): the pip that comes with
+    Python 3.11 resolves the same pins at half the speed.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(folder)], check=True, capture_output=True)
     python = folder / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True)
+    env = {**os.environ, **PIP_WITHOUT_COMPILING}
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True, env=env)
     return python

@@ -121,6 +121,8 @@ def services(lab: settings.LabSettings) -> list[Service]:
             lambda: process.http_ok(lab.url("mlflow") + "/health"),
             lab.url("mlflow"),
             "mlflow",
+            # The registry only: MLflow's job runner (three more processes, for GenAI jobs) stays off.
+            extra_environment=lambda env: {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             prepare=lambda: (home / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True),
         ),
         Service(

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from botocore.exceptions import ClientError
 from labtools import Lab
@@ -78,6 +79,14 @@ def test_second_up_starts_nothing_and_status_shows_every_service_healthy(lab):
     for service in ("s3", "mlflow", "controller"):
         line = next(line for line in status.splitlines() if line.startswith(service))
         assert "healthy" in line and str(lab.home) in line
+
+
+def test_the_registry_is_one_server_without_mlflows_job_runner(lab):
+    """MLflow's job runner (for GenAI jobs; its consumers poll all along) takes CPU the lab's runs need."""
+    server = psutil.Process(process.running_pid(lab.home, "mlflow"))
+    children = [" ".join(child.cmdline()) for child in server.children(recursive=True)]
+    assert any("mlflow.server.fastapi_app" in child for child in children), children  # the registry's API
+    assert not [child for child in children if "mlflow.server.jobs" in child], children
 
 
 def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, user2):

@@ -26,7 +26,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kittools import TASK_PACKAGES, clean_python, kit_copy
+from kittools import PIP_WITHOUT_COMPILING, TASK_PACKAGES, clean_python, kit_copy
 
 from jukebox.paths import REPO_ROOT
 from jukebox.pins import pinned
@@ -130,6 +130,7 @@ def workbench(tmp_path) -> tuple[Path, Path, dict[str, str]]:
     python = clean_python(tmp_path / "venv", *TASK_PACKAGES)
     env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(VIRTUAL_ENV=str(python.parent.parent), PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}")
+    env.update(PIP_WITHOUT_COMPILING)
     return kit, python, env
 
 
