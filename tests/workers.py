@@ -4,20 +4,23 @@ A pytest plugin (registered by conftest.py). The scope that runs on one worker i
 ``tests/``, but chapter 7's splits in three that share nothing heavy (its notebooks, with the
 participants of chapter7/conftest.py; its serving and page; the rest). So a group's session fixtures
 (its lab, a participant whose model is served) are built once, and tests that write one place never
-run at the same time. The groups start heaviest first, so the long ones do not end the run alone.
+run at the same time. The groups start heaviest first (``START_ORDER``), so the long ones do not end the run alone.
 Without ``-n`` nothing changes: the tests run one after the other, in their files' order.
 """
 
 import pytest
 
-# The groups by their time in the report of a run one after the other (``pytest``): heaviest first.
-HEAVIEST_FIRST = [
+# The order the groups start in: by their time in the report of a run one after the other (``pytest``),
+# heaviest first, except that the groups that mostly wait (the lab's restarts and schedules; pip's
+# downloads in workbench and workshop) come right after a heavy one, so that the other worker's
+# heavy group has the CPU they leave idle.
+START_ORDER = [
     "chapter7",
     "chapter7-serving",
     "scenarios",
-    "workbench",
-    "chapter7-notebooks",
     "lab",
+    "chapter7-notebooks",
+    "workbench",
     "workshop",
     "chapter5",
     "course",
@@ -36,15 +39,15 @@ def group_of(nodeid: str) -> str:
     return folder
 
 
-def heaviest_first(nodeid: str) -> int:
+def start_order(nodeid: str) -> int:
     group = group_of(nodeid)
-    return HEAVIEST_FIRST.index(group) if group in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+    return START_ORDER.index(group) if group in START_ORDER else len(START_ORDER)
 
 
 def pytest_collection_modifyitems(config, items):
-    """In a worker, the groups in ``HEAVIEST_FIRST``'s order (a stable sort: each file's order stays)."""
+    """In a worker, the groups in ``START_ORDER`` (a stable sort: each file's order stays)."""
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: heaviest_first(item.nodeid))
+        items.sort(key=lambda item: start_order(item.nodeid))
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the workshop's CT tasks do not install

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from workers import HEAVIEST_FIRST, group_of
+from workers import START_ORDER, group_of
 
 pytest_plugins = ["pytester"]
 
@@ -28,9 +28,9 @@ def test_a_test_goes_with_its_folder_and_chapter_7_in_three(nodeid, group):
     assert group_of(nodeid) == group
 
 
-def test_every_group_named_heaviest_first_has_tests():
+def test_every_group_in_the_start_order_has_tests():
     groups = {group_of(f"tests/{path.relative_to(TESTS).as_posix()}") for path in TESTS.rglob("test_*.py")}
-    assert set(HEAVIEST_FIRST) <= groups, set(HEAVIEST_FIRST) - groups
+    assert set(START_ORDER) <= groups, set(START_ORDER) - groups
 
 
 TEST_WRITES_ITS_WORKER = """
