@@ -11,16 +11,17 @@ Without ``-n`` nothing changes: the tests run one after the other, in their file
 import pytest
 
 # The order the groups start in: by their time in the report of a run one after the other (``pytest``),
-# heaviest first, except that the groups that mostly wait (pip's downloads in workbench and workshop,
-# the lab's restarts) come where the other worker runs a heavy one, which gets the CPU they leave.
+# heaviest first, except that the groups that mostly wait (the lab's restarts and schedules; pip's
+# downloads in workbench and workshop) come right after a heavy one, so that the other worker's
+# heavy group has the CPU they leave idle.
 START_ORDER = [
     "chapter7",
+    "chapter7-serving",
+    "scenarios",
+    "lab",
+    "chapter7-notebooks",
     "workbench",
     "workshop",
-    "chapter7-serving",
-    "lab",
-    "scenarios",
-    "chapter7-notebooks",
     "chapter5",
     "course",
     "chapter3",
