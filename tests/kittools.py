@@ -37,7 +37,7 @@ def kit_copy(target: Path) -> Path:
 
 # pip's environment in the clean virtualenvs: no byte-compiling of every file it installs (half an
 # install's time here). What the tests check, what gets installed and what imports, does not depend
-# on .pyc files: Python compiles what it imports, on the way.
+# on .pyc files: Python compiles only what a test's process imports.
 PIP_WITHOUT_COMPILING = {"PIP_COMPILE": "false"}
 
 
@@ -47,7 +47,7 @@ def clean_python(folder: Path, *installs: str) -> Path:
     Its pip is today's, as in the workshop's images (``--upgrade-deps``): the pip that comes with
     Python 3.11 resolves the same pins at half the speed.
     """
-    subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(folder)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(folder)], check=True)
     python = folder / "bin" / "python"
     env = {**os.environ, **PIP_WITHOUT_COMPILING}
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True, env=env)
