@@ -22,6 +22,7 @@ import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse
 from kserve.utils.utils import from_np_dtype
 
+from jukebox.mlflow_plugins import leave_out_feasts_mlflow_plugin
 from jukebox.serving.errors import BadRequest, NotFound, Unavailable
 from jukebox.serving.served_model import ServedModel
 from jukebox.serving.server import LocalModelServer, VersionedModel, argument_parser, configure_logging, model_source
@@ -121,6 +122,7 @@ class JukeboxPredictor(VersionedModel):
 
 
 def main(argv: list[str] | None = None) -> None:
+    leave_out_feasts_mlflow_plugin()  # the cluster's model server has no Feast: nor does this one load it
     parser = argument_parser("The jukebox model server (Open Inference Protocol v2).")
     options = parser.parse_args(argv)
     configure_logging(options.access_log)

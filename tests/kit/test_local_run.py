@@ -40,19 +40,18 @@ def test_a_local_step_starts_without_its_pip_prelude_and_the_yaml_keeps_it(tmp_p
 def test_a_local_step_leaves_out_only_feasts_mlflow_plugin_and_runs_kfps_executor():
     from importlib.metadata import entry_points
 
-    from jukebox import local_step
+    from jukebox import mlflow_plugins
 
-    everyone = entry_points(group=local_step.MLFLOW_HEADER_PLUGINS)
+    everyone = entry_points(group=mlflow_plugins.MLFLOW_HEADER_PLUGINS)
     assert any(point.value.startswith("feast.") for point in everyone), "Feast registers an MLflow plugin"
-    kept = local_step.entry_points_without_feasts_mlflow_plugin(group=local_step.MLFLOW_HEADER_PLUGINS)
+    kept = mlflow_plugins.entry_points_without_feasts_mlflow_plugin(group=mlflow_plugins.MLFLOW_HEADER_PLUGINS)
     assert [point for point in everyone if not point.value.startswith("feast.")] == list(kept)
-    assert local_step.entry_points_without_feasts_mlflow_plugin(group="console_scripts") == entry_points(
+    assert mlflow_plugins.entry_points_without_feasts_mlflow_plugin(group="console_scripts") == entry_points(
         group="console_scripts"
     )
     # MLflow's first request loads its plugins: without Feast's, Feast is not imported.
     headers = "from mlflow.tracking.request_header.registry import resolve_request_headers; resolve_request_headers()"
-    patch = "import importlib.metadata as m; from jukebox import local_step as s; "
-    patch += "m.entry_points = s.entry_points_without_feasts_mlflow_plugin; "
+    patch = "from jukebox.mlflow_plugins import leave_out_feasts_mlflow_plugin; leave_out_feasts_mlflow_plugin(); "
     for prelude, imports_feast in (("", True), (patch, False)):
         script = f"{prelude}{headers}; import sys; print('feast' in sys.modules)"
         answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

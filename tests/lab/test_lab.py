@@ -8,6 +8,7 @@ wiping a lab happen in a small lab of this module's own, never in the shared one
 import base64
 import contextlib
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from labtools import Lab
 from mlflow import MlflowClient
+from servingtools import Server
 
 from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import process, settings
@@ -87,6 +89,21 @@ def test_the_registry_is_one_server_without_mlflows_job_runner(lab):
     children = [" ".join(child.cmdline()) for child in server.children(recursive=True)]
     assert any("mlflow.server.fastapi_app" in child for child in children), children  # the registry's API
     assert not [child for child in children if "mlflow.server.jobs" in child], children
+
+
+def test_the_model_server_asks_the_registry_without_importing_feast(lab, tmp_path):
+    """The cluster's model server (OpenVINO's) has no Feast; in the lab, Feast's MLflow plugin would
+    import all of it (about 3 s of CPU) at the server's first question to the registry."""
+    env = {**lab.env, **lab.exports(), "PYTHONPROFILEIMPORTTIME": "1"}
+    source = ["--registered_model", "jukebox-nobody", "--alias", "test"]
+    with Server.serving("predictor", source, env, tmp_path / "predictor.log") as server:
+        deadline = time.monotonic() + 120
+        while "Not ready: waiting for" not in server.output():
+            assert server.process.poll() is None and time.monotonic() < deadline, server.output()[-2000:]
+            time.sleep(0.3)
+    imported = re.findall(r"^import time:.*\|\s*([\w.]+)$", server.output(), re.MULTILINE)
+    assert "mlflow.tracking.request_header.registry" in imported, "it asked the lab's registry over HTTP"
+    assert not [module for module in imported if module.split(".")[0] == "feast"]
 
 
 def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, user2):
