@@ -1,9 +1,10 @@
-"""Chapter 7's notebooks as nbval items (``notebooks/``, see tests/nbvaltools.py), and the participants
-they share with test_feast_notebooks.py (notebooks 1 and 2) and test_serving_notebooks.py (3 and 4).
+"""Chapter 7's notebooks as nbval items (``notebooks/``, see tests/nbvaltools.py), and the participant
+they share with test_feast_notebooks.py (notebooks 1 and 2) and test_serving_notebooks.py (3 and 4):
+one participant who goes through the chapter, each stage built once per session and read by the tests
+of that stage (their feature store set up by notebook 1, then a model deployed and served).
 """
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,6 @@ from labtools import Participant
 from nbvaltools import Workbench, collect
 from notebooktools import execute, lab_secrets
 
-from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import serving
 from jukebox.lab.s3 import ensure_buckets, s3_client
 from jukebox.paths import DATA_PREP, REPO_ROOT
@@ -25,7 +25,7 @@ SETUP = FOLDER / "1-setup_feast.ipynb"
 MEASURED_AGAIN = pd.Timestamp("2023-11-01")  # inside the shipped charts (2023-10-18 .. 2023-11-16)
 
 # Each notebook of notebooks/ and the fixture of its kernel: notebook 2 needs notebook 1's feature
-# store, notebooks 3 and 4 a model served by the participant's serving.
+# store, notebooks 3 and 4 also a model served by the participant's serving.
 KERNELS = {
     "1-setup_feast.ipynb": "feast_workbench",
     "2-test_load_historical_features.ipynb": "feast_workbench_set_up",
@@ -98,36 +98,21 @@ def feast_workbench_set_up(feast_workbench, feast_set_up) -> Workbench:
     return feast_workbench
 
 
-MATERIALIZE = """
-from datetime import UTC, datetime
-from jukebox.feature_store import open_store
-open_store().materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
-"""
-
-
-def run(command: list[str], env: dict, cwd: Path) -> None:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.fixture(scope="session")
-def served(shared_lab) -> Participant:
-    """A participant with the online store filled, a model deployed by CT and their serving started.
+def served(shared_lab, feast_participant, feast_set_up, tmp_path_factory) -> Participant:
+    """The notebooks' participant, further on in chapter 7: a model deployed by CT and their serving started.
 
-    Of their own ("serving_nb"): the song properties in their ``s3://data``, their workbench's
-    feature store applied and materialized (what notebook 1 does: notebook 3 reads it), their outer
-    loop's declared (project ``music``, filled by ``initialize-feast-database``: the transformer reads
-    it), a model trained and deployed by CT after a push (alias ``test``), and their serving started
-    with ``python -m jukebox.lab serve``.
+    On top of ``feast_set_up`` (their song history in ``s3://data``, notebook 1 run: notebook 3 reads
+    that store): their outer loop's feature store declared (project ``music``, filled by
+    ``initialize-feast-database``: the transformer reads it), a model trained and deployed by CT after
+    a push (alias ``test``), and their serving started with ``python -m jukebox.lab serve``.
     """
-    who = Participant(shared_lab, shared_lab.add_participant("serving_nb"))
+    who = Participant(shared_lab, feast_participant["user"])
     shared_lab.ensure_buckets("data", "data-cache", user=who.name)
-    who.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
-    run([str(Path(sys.executable).with_name("feast")), "apply"], who.variables(), FEATURE_REPO)
-    run([sys.executable, "-c", MATERIALIZE], who.variables(), FEATURE_REPO)
-    initialized = who.declare_feast_database(shared_lab.home.parent)
+    folder = tmp_path_factory.mktemp("served")
+    initialized = who.declare_feast_database(folder)
     assert initialized.status == "succeeded", initialized.message
-    clone = who.clone("jukebox", shared_lab.home.parent / "serving_nb-jukebox")
+    clone = who.clone("jukebox", folder / "jukebox")
     (clone / "README.md").write_text((clone / "README.md").read_text() + "\nServe me.\n")
     commit = who.commit_and_push(clone, "A model to serve")
     trained = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
