@@ -1,11 +1,12 @@
 """``make test``'s workers side by side (pytest-xdist, ``-n 2 --dist loadscope``): which tests share one.
 
 A pytest plugin (registered by conftest.py). The scope that runs on one worker is a group: a folder of
-``tests/``, but chapter 7's splits in three that share nothing heavy (its notebooks, with the
-participants of chapter7/conftest.py; its serving and page; the rest). So a group's session fixtures
-(its lab, a participant whose model is served) are built once, and tests that write one place never
-run at the same time. The groups start heaviest first (``START_ORDER``), so the long ones do not end the run alone.
-Without ``-n`` nothing changes: the tests run one after the other, in their files' order.
+``tests/``, but chapter 7's splits in three that share nothing heavy (its notebooks, with the tests
+that read the stages chapter7/conftest.py builds for them; its serving and page; the rest). So a
+group's session fixtures (its lab, a participant whose model is served) are built once, and tests
+that write one place never run at the same time. The groups start heaviest first (``START_ORDER``),
+so the long ones do not end the run alone. Without ``-n`` nothing changes: the tests run one after
+the other, in their files' order.
 """
 
 import pytest
@@ -15,11 +16,11 @@ import pytest
 # downloads in workbench and workshop) come right after a heavy one, so that the other worker's
 # heavy group has the CPU they leave idle.
 START_ORDER = [
-    "chapter7",
+    "chapter7-notebooks",
     "chapter7-serving",
     "scenarios",
     "lab",
-    "chapter7-notebooks",
+    "chapter7",
     "workbench",
     "workshop",
     "chapter5",
@@ -28,11 +29,15 @@ START_ORDER = [
 ]
 
 
+# Chapter 7's tests besides its notebooks' that read the stages chapter7/conftest.py builds for them.
+READ_STAGES = ("test_feast_training.py",)
+
+
 def group_of(nodeid: str) -> str:
     """The group of a test, from its id (``tests/<folder>/…/<file>::<name>``)."""
     parts = nodeid.split("::")[0].split("/")
     folder, name = (parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]), parts[-1]
-    if folder == "chapter7" and ("notebooks" in parts[-2:] or name.endswith("_notebooks.py")):
+    if folder == "chapter7" and ("notebooks" in parts[-2:] or name.endswith("_notebooks.py") or name in READ_STAGES):
         return "chapter7-notebooks"
     if folder == "chapter7" and name.startswith(("test_serving", "test_jukebox_ui")):
         return "chapter7-serving"

@@ -1,7 +1,8 @@
 """Chapter 7's notebooks as nbval items (``notebooks/``, see tests/nbvaltools.py), and the participant
 they share with test_feast_notebooks.py (notebooks 1 and 2) and test_serving_notebooks.py (3 and 4):
 one participant who goes through the chapter, each stage built once per session and read by the tests
-of that stage (their feature store set up by notebook 1, then a model deployed and served).
+of that stage (their feature store set up by notebook 1; a model trained through Feast by CT, which
+test_feast_training.py reads too; that model served).
 """
 
 import json
@@ -16,12 +17,14 @@ from labtools import Participant
 from nbvaltools import Workbench, collect
 from notebooktools import execute, lab_secrets
 
+from jukebox.course import workshop_edits
 from jukebox.lab import serving
 from jukebox.lab.s3 import ensure_buckets, s3_client
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 FOLDER = REPO_ROOT / "7-feature_store"
 SETUP = FOLDER / "1-setup_feast.ipynb"
+TRAINING = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 MEASURED_AGAIN = pd.Timestamp("2023-11-01")  # inside the shipped charts (2023-10-18 .. 2023-11-16)
 
 # Each notebook of notebooks/ and the fixture of its kernel: notebook 2 needs notebook 1's feature
@@ -99,24 +102,32 @@ def feast_workbench_set_up(feast_workbench, feast_set_up) -> Workbench:
 
 
 @pytest.fixture(scope="session")
-def served(shared_lab, feast_participant, feast_set_up, tmp_path_factory) -> Participant:
-    """The notebooks' participant, further on in chapter 7: a model deployed by CT and their serving started.
+def trained_through_feast(shared_lab, feast_participant, feast_set_up, tmp_path_factory) -> dict:
+    """The notebooks' participant further on in chapter 7: a model trained through Feast by CT, and deployed.
 
     On top of ``feast_set_up`` (their song history in ``s3://data``, notebook 1 run: notebook 3 reads
     that store): their outer loop's feature store declared (project ``music``, filled by
-    ``initialize-feast-database``: the transformer reads it), a model trained and deployed by CT after
-    a push (alias ``test``), and their serving started with ``python -m jukebox.lab serve``.
+    ``initialize-feast-database``: CT and the transformer read it), then the training pipeline switched
+    to its Feast block and pushed, as the guide does: CT trains on the feature service and deploys
+    (alias ``test``). The participant, and that CT run's record.
     """
     who = Participant(shared_lab, feast_participant["user"])
     shared_lab.ensure_buckets("data", "data-cache", user=who.name)
-    folder = tmp_path_factory.mktemp("served")
+    folder = tmp_path_factory.mktemp("trained-through-feast")
     initialized = who.declare_feast_database(folder)
     assert initialized.status == "succeeded", initialized.message
     clone = who.clone("jukebox", folder / "jukebox")
-    (clone / "README.md").write_text((clone / "README.md").read_text() + "\nServe me.\n")
-    commit = who.commit_and_push(clone, "A model to serve")
-    trained = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
-    assert trained["status"] == "succeeded", trained["message"]
+    (clone / TRAINING).write_text(workshop_edits.FEAST.change((clone / TRAINING).read_text()))
+    commit = who.commit_and_push(clone, workshop_edits.FEAST.message)
+    run = json.loads(who.cli("runs", "wait", commit[:7], check=False).stdout)
+    return {"participant": who, "run": run}
+
+
+@pytest.fixture(scope="session")
+def served(trained_through_feast) -> Participant:
+    """That participant with their serving started (``python -m jukebox.lab serve``) and the model loaded."""
+    who, run = trained_through_feast["participant"], trained_through_feast["run"]
+    assert run["status"] == "succeeded", run["message"]
     answer = who.cli("serve", "--user", who.name).stdout
     assert f"Open the Jukebox page: {serving.url(who.settings, 'jukebox-ui', who.name)}" in answer
     deadline = time.monotonic() + 60

@@ -1,11 +1,13 @@
 """Training through the feature store, and CT applying feature changes (chapter 7, in the lab).
 
-A participant of their own ("feast-ct"), with the song properties in ``s3://data`` and their outer
-loop's feature store declared (step 5: ``initialize-feast-database`` applied main's feature repo and
-materialized it, project ``music``). They switch the training pipeline to the Feast block and push;
-then turn on ``apply_feature_changes`` in mlops-gitops, comment out ``loudness`` in the feature
-service and push: CT applies the change before training, and the next model has 12 features. A
-broken feature repo stops CT at ``feast-apply`` and leaves the registry as it was.
+Training through Feast is read from the stage conftest.py builds once per session for chapter 7's
+notebooks (``trained_through_feast``): a participant whose outer loop's feature store is declared
+(step 5: ``initialize-feast-database`` applied main's feature repo and materialized it, project
+``music``) switched the training pipeline to the Feast block and pushed. The feature changes change
+that store, so they have a participant of their own ("feast-ct"), declared the same way: they turn on
+``apply_feature_changes`` in mlops-gitops, comment out ``loudness`` in the feature service and push:
+CT applies the change before training, and the next model has 12 features. A broken feature repo
+stops CT at ``feast-apply`` and leaves the registry as it was.
 """
 
 import json
@@ -79,12 +81,6 @@ def push(participant: Participant, folder: Path, message: str, service_edit=lamb
     return ct_run(participant, participant.lab.commit_and_push(clone, message, participant.name))
 
 
-@pytest.fixture(scope="module")
-def trained_through_feast(participant, tmp_path_factory) -> dict:
-    """The Feast block switched on and pushed: one CT run."""
-    return push(participant, tmp_path_factory.mktemp("feast-ct"), workshop_edits.FEAST.message)
-
-
 def turn_on_feature_changes(participant: Participant, folder: Path) -> None:
     """In mlops-gitops: ``apply_feature_changes: true``, pushed, and reconciled by the lab."""
     repo = participant.clone("mlops-gitops", folder / "mlops-gitops")
@@ -100,10 +96,8 @@ def turn_on_feature_changes(participant: Participant, folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_training_through_the_feature_service_registers_a_model_with_its_13_features(
-    participant, trained_through_feast
-):
-    run = trained_through_feast
+def test_training_through_the_feature_service_registers_a_model_with_its_13_features(trained_through_feast):
+    participant, run = trained_through_feast["participant"], trained_through_feast["run"]
     assert run["status"] == "succeeded", run["message"]
     assert {step["status"] for step in run["steps"]} <= {"succeeded", "skipped"}
     features, tags = model_features(participant, run)
