@@ -2,7 +2,7 @@
 
 Feast registers an MLflow plugin (a request-header provider, for the cluster's service-account
 token), and MLflow loads its plugins at a process's first request to the registry: that imports all
-of Feast, about 3 s of CPU here (most of it typeguard instrumenting Feast's classes). On the cluster
+of Feast, about 5 s of CPU here (more than half of it typeguard instrumenting Feast's classes). On the cluster
 a pipeline step's image holds only its own ``packages_to_install`` and the model server is OpenVINO's,
 so neither has that plugin. In the lab everything shares one environment where Feast is installed
 beside MLflow: ``leave_out_feasts_mlflow_plugin`` makes a process (a pipeline step, the model server)

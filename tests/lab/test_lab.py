@@ -93,7 +93,7 @@ def test_the_registry_is_one_server_without_mlflows_job_runner(lab):
 
 def test_the_model_server_asks_the_registry_without_importing_feast(lab, tmp_path):
     """The cluster's model server (OpenVINO's) has no Feast; in the lab, Feast's MLflow plugin would
-    import all of it (about 3 s of CPU) at the server's first question to the registry."""
+    import all of it (about 5 s of CPU) at the server's first question to the registry."""
     env = {**lab.env, **lab.exports(), "PYTHONPROFILEIMPORTTIME": "1"}
     source = ["--registered_model", "jukebox-nobody", "--alias", "test"]
     with Server.serving("predictor", source, env, tmp_path / "predictor.log") as server:
