@@ -15,8 +15,9 @@ from jukebox.data_server import serve_folder
 from jukebox.paths import DATA_PREP, REPO_ROOT
 from jukebox.rankings import generate_rankings
 
-# The instructors' report by chapter (tests/chapter_report.py); make test's workers side by side (tests/workers.py).
-pytest_plugins = ["chapter_report", "workers"]
+# The instructors' report by chapter (tests/chapter_report.py); make test's workers side by side (tests/workers.py);
+# the chapter-7 stage that chapter 7's notebooks and scenario B read (tests/stages.py).
+pytest_plugins = ["chapter_report", "workers", "stages"]
 
 CHAPTER_3 = REPO_ROOT / "3-prod_datascience"
 sys.path.insert(0, str(CHAPTER_3))  # chapter folders are not packages: import their modules by path

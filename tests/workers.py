@@ -2,11 +2,14 @@
 
 A pytest plugin (registered by conftest.py). The scope that runs on one worker is a group: a folder of
 ``tests/``, but chapter 7's splits in three that share nothing heavy (its notebooks, with the tests
-that read the stages chapter7/conftest.py builds for them; its serving and page; the rest). So a
-group's session fixtures (its lab, a participant whose model is served) are built once, and tests
-that write one place never run at the same time. The groups start heaviest first (``START_ORDER``),
-so the long ones do not end the run alone. Without ``-n`` nothing changes: the tests run one after
-the other, in their files' order.
+that read the chapter-7 stage tests/stages.py builds for them, scenario B among them; its serving
+and page; the rest). So a group's session fixtures (its lab, a participant whose model is served)
+are built once, and tests that write one place never run at the same time. The groups start
+heaviest first (``START_ORDER``), so the long ones do not end the run alone.
+
+With or without ``-n``, a test marked ``changes_stage`` runs after the other tests of its group (of
+the session, without ``-n``): it goes on from a stage the others read as built. Without ``-n``
+nothing else changes: the tests run one after the other, in their files' order.
 """
 
 import pytest
@@ -29,15 +32,17 @@ START_ORDER = [
 ]
 
 
-# Chapter 7's tests besides its notebooks' that read the stages chapter7/conftest.py builds for them.
-READ_STAGES = ("test_feast_training.py",)
+# The tests besides chapter 7's notebooks' that read the chapter-7 stage tests/stages.py builds.
+READ_STAGES = ("chapter7/test_feast_training.py", "scenarios/test_scenario_b.py")
 
 
 def group_of(nodeid: str) -> str:
     """The group of a test, from its id (``tests/<folder>/…/<file>::<name>``)."""
     parts = nodeid.split("::")[0].split("/")
     folder, name = (parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]), parts[-1]
-    if folder == "chapter7" and ("notebooks" in parts[-2:] or name.endswith("_notebooks.py") or name in READ_STAGES):
+    if "/".join(parts[-2:]) in READ_STAGES:
+        return "chapter7-notebooks"
+    if folder == "chapter7" and ("notebooks" in parts[-2:] or name.endswith("_notebooks.py")):
         return "chapter7-notebooks"
     if folder == "chapter7" and name.startswith(("test_serving", "test_jukebox_ui")):
         return "chapter7-serving"
@@ -50,9 +55,15 @@ def start_order(nodeid: str) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    """In a worker, the groups in ``START_ORDER`` (a stable sort: each file's order stays)."""
-    if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: start_order(item.nodeid))
+    """In a worker, the groups in ``START_ORDER``; in each group (in the session, without ``-n``), the
+    tests marked ``changes_stage`` last. A stable sort: each file's order stays."""
+    in_worker = hasattr(config, "workerinput")
+
+    def order(item: pytest.Item) -> tuple[int, bool]:
+        group = start_order(item.nodeid) if in_worker else 0
+        return group, item.get_closest_marker("changes_stage") is not None
+
+    items.sort(key=order)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the workshop's CT tasks do not install

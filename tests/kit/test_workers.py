@@ -19,6 +19,8 @@ TESTS = Path(__file__).parents[1]
         ("tests/chapter7/test_jukebox_ui.py::test_x[phone]", "chapter7-serving"),
         ("tests/chapter7/test_serving.py::test_x", "chapter7-serving"),
         ("tests/chapter7/test_feast_training.py::test_x", "chapter7-notebooks"),
+        ("tests/scenarios/test_scenario_b.py::test_scenario_b", "chapter7-notebooks"),
+        ("tests/scenarios/test_scenario_a.py::test_scenario_a", "scenarios"),
         ("tests/chapter7/test_feast_database.py::test_x", "chapter7"),
         ("tests/chapter5/notebooks/2-dvc-s3-track-remote-data.ipynb::Cell 1", "chapter5"),
         ("tests/chapter5/test_dvc_notebooks.py::test_x", "chapter5"),
@@ -68,3 +70,39 @@ def test_each_group_runs_on_one_worker_and_the_report_has_every_chapter(pytester
     report = json.loads((pytester.path / "reports" / "results.json").read_text())
     assert sorted(report) == ["7-feature_store", "local lab"]
     assert sum(len(results) for results in report.values()) == len(tests)
+
+
+TEST_WRITES_ITS_TURN = """
+from pathlib import Path
+
+import pytest
+
+
+{mark}
+def test_{name}():
+    with open(Path(__file__).parents[{depth}] / "turns.txt", "a") as said:
+        said.write("{name}\\n")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist", "loadscope"]], ids=["one-by-one", "two-workers"])
+def test_a_test_that_changes_a_stage_runs_after_its_groups_readers(pytester, monkeypatch, workers):
+    tests = {  # in collection order: the changers come first in their folders
+        "tests/chapter7/test_feast_training.py": ("changes_a", "@pytest.mark.changes_stage"),
+        "tests/chapter7/test_serving_notebooks.py": ("reads_a", ""),
+        "tests/lab/test_lab.py": ("lab_a", ""),
+        "tests/scenarios/test_scenario_a.py": ("scenario_a", ""),
+        "tests/scenarios/test_scenario_b.py": ("changes_b", "@pytest.mark.changes_stage"),
+        "tests/chapter7/test_serving_notebooks_2.py": ("reads_b", ""),
+    }
+    for path, (name, mark) in tests.items():
+        (pytester.path / path).parent.mkdir(parents=True, exist_ok=True)
+        test = TEST_WRITES_ITS_TURN.format(name=name, mark=mark, depth=path.count("/"))
+        (pytester.path / path).write_text(test)
+    (pytester.path / "pytest.ini").write_text("[pytest]\nmarkers =\n    changes_stage: changes a stage\n")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    result = pytester.runpytest_subprocess("-p", "workers", "--strict-markers", *workers)
+    result.assert_outcomes(passed=len(tests))
+    turns = (pytester.path / "turns.txt").read_text().split()
+    readers = [turns.index(name) for name in ("reads_a", "reads_b")]
+    assert min(turns.index("changes_a"), turns.index("changes_b")) > max(readers), turns

@@ -1,16 +1,17 @@
 """Scenario B end to end in the local lab, done as a participant does it (mission.md, scenario B, steps 1-6).
 
-A participant new to the lab ("scenario_b") first does what the chapters before ask: the song
-properties in their ``s3://data`` (chapter 5), notebook 1 of chapter 7 (``feast apply`` and the
-first materialization, in the workbench's store), their outer loop's feature store declared in
-mlops-gitops (project ``music``, filled by ``initialize-feast-database``), the training pipeline
-switched to its Feast block and pushed (CT trains and deploys), and their serving started
-(``python -m jukebox.lab serve``). Then the scenario: the Jukebox page in a real browser (headless Debian
-Chromium) does not know Live Forever; the materializing data pipeline runs ad hoc; the page shows
-where Live Forever will chart; ``apply_feature_changes`` turned on and ``loudness`` left out of
-``serving_fs``, pushed; CT applies, trains on 12 features, registers and deploys; the page still
-works and its answer changed. All along, a client asks the page's model path for a song every few
-milliseconds: no request may fail.
+The participant starts where chapter 7 leaves them: the chapter-7 stage of tests/stages.py, which
+the chapter's notebook tests read too (built once per session; this test, which changes it, runs
+after them: ``changes_stage``). They have the song properties in their ``s3://data``, ran notebook 1
+of chapter 7 (``feast apply`` and the first materialization, in the workbench's store), declared
+their outer loop's feature store in mlops-gitops (project ``music``, filled by
+``initialize-feast-database``), switched the training pipeline to its Feast block and pushed (CT
+trains and deploys), and started their serving (``python -m jukebox.lab serve``). Then the scenario:
+the Jukebox page in a real browser (headless Debian Chromium) does not know Live Forever; the
+materializing data pipeline runs ad hoc; the page shows where Live Forever will chart;
+``apply_feature_changes`` turned on and ``loudness`` left out of ``serving_fs``, pushed; CT applies,
+trains on 12 features, registers and deploys; the page still works and its answer changed. All
+along, a client asks the page's model path for a song every few milliseconds: no request may fail.
 """
 
 import json
@@ -20,20 +21,20 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 from browsertools import browser_page
 from labtools import Participant, steps_done
 from mlflow import MlflowClient
-from notebooktools import execute as run_notebook
 from notebooktools import outputs_text
 
+from jukebox import chapter_edits
 from jukebox.course import workshop_edits
 from jukebox.course.steps import STEPS
 from jukebox.data_contract import FEATURES
 from jukebox.lab import gitops, serving
-from jukebox.paths import DATA_PREP, REPO_ROOT
+from jukebox.paths import REPO_ROOT
 
-SETUP = REPO_ROOT / "7-feature_store" / "1-setup_feast.ipynb"
 DATA_PIPELINE = REPO_ROOT / "7-feature_store" / "5-data_pipeline_with_materialize.py"
 TRAINING = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 SERVICE = Path("7-feature_store") / "feature_repo" / "feature_service.py"
@@ -145,26 +146,16 @@ def wait_for_served(participant: Participant, version: str) -> None:
         time.sleep(0.3)
 
 
-@pytest.fixture
-def participant(shared_lab) -> Participant:
-    return Participant(shared_lab, shared_lab.add_participant("scenario_b"))
-
-
 @pytest.mark.slow
-def test_scenario_b(participant, tmp_path):
-    # Before the scenario: chapter 5's data in S3, chapter 7's notebook 1, training through Feast, serving.
-    participant.lab.ensure_buckets("data", "data-cache", user=participant.name)
-    participant.s3().upload_file(str(DATA_PREP / "song_properties.parquet"), "data", "song_properties.parquet")
-    setup = run_notebook(SETUP, tmp_path / SETUP.name, participant.variables(), cwd=SETUP.parent)
-    assert "14,245 of 14,245 songs are in the online store." in outputs_text(setup)
-    initialized = participant.declare_feast_database(tmp_path)
-    assert initialized.status == "succeeded", initialized.message
+@pytest.mark.changes_stage
+def test_scenario_b(served, feast_set_up, tmp_path):
+    # Before the scenario (tests/stages.py): chapter 7's notebook 1, training through Feast, serving.
+    participant = served
+    assert "14,245 of 14,245 songs are in the online store." in outputs_text(nbformat.read(feast_set_up, as_version=4))
     jukebox = participant.clone("jukebox", tmp_path / "jukebox")
-    (jukebox / TRAINING).write_text(workshop_edits.FEAST.change((jukebox / TRAINING).read_text()))
-    ct_run(participant, participant.commit_and_push(jukebox, workshop_edits.FEAST.message))
+    assert chapter_edits.active_source((jukebox / TRAINING).read_text()) == "feast", "the stage pushed the Feast block"
     first_version, first_features = deployed(participant)
     assert first_features == FEATURES
-    participant.cli("serve", "--user", participant.name)
     wait_for_served(participant, first_version)
     page_url = serving.url(participant.settings, "jukebox-ui", participant.name)
     steady = SteadyClient(page_url, ABBA)
