@@ -21,13 +21,13 @@ import pytest
 START_ORDER = [
     "chapter7-notebooks",
     "chapter7-serving",
-    "scenarios",
     "lab",
     "chapter7",
     "workbench",
     "workshop",
     "chapter5",
     "course",
+    "scenarios",
     "chapter3",
 ]
 
