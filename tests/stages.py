@@ -23,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from labtools import Participant
-from notebooktools import execute
 
 from jukebox.course import workshop_edits
 from jukebox.lab import serving
@@ -80,6 +79,8 @@ def feast_participant(shared_lab, tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def feast_set_up(feast_participant, tmp_path_factory) -> Path:
     """Notebook 1, run once (papermill) for the participant: the executed notebook's path."""
+    from notebooktools import execute  # papermill: 2 s of imports, only for the sessions that run a notebook
+
     output = tmp_path_factory.mktemp("setup") / SETUP.name
     execute(SETUP, output, feast_participant["env"], cwd=SETUP.parent, timeout=600)
     return output
