@@ -123,6 +123,10 @@ def weed_command(state_dir: Path, ports: S3Ports, identities_file: Path) -> list
         "-master.volumeSizeLimitMB=64",
         "-volume.max=0",
         "-volume.preStopSeconds=0",  # no other server needs a grace period: stop at once
+        # One master and no peers (SeaweedFS's single-master mode): it leads at once, first start and restart
+        # alike, instead of after a raft bootstrap check (~2 s) that the volume server's first heartbeat
+        # can lose, to try again 5 s later (benchmarks/lab.py: a participant's S3 starts in 2-3 s, not 3-8 s).
+        "-master.peers=none",
         # A master restarting with saved state waits for a leader election, ~20 s at the default 10 s timeout.
         "-master.electionTimeout=1s",
         "-master.telemetry=false",  # the lab is offline and reports nothing
