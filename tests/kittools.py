@@ -1,9 +1,11 @@
 """The kit's own files, as a fresh clone of this working tree would have them."""
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -45,10 +47,30 @@ def clean_python(folder: Path, *installs: str) -> Path:
     """A clean Python 3.11 (a virtualenv of this one, without its packages) with ``pip install installs``.
 
     Its pip is today's, as in the workshop's images (``--upgrade-deps``): the pip that comes with
-    Python 3.11 resolves the same pins at half the speed.
+    Python 3.11 resolves the same pins at half the speed. Like containers started from one image,
+    each call gets its own copy of a virtualenv built once per test process for those ``installs``
+    (``image``): what a test installs or breaks in its copy stays there.
     """
-    subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(folder)], check=True)
-    python = folder / "bin" / "python"
-    env = {**os.environ, **PIP_WITHOUT_COMPILING}
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *installs], check=True, env=env)
-    return python
+    return copy_of(image(installs), folder) / "bin" / "python"
+
+
+@cache
+def image(installs: tuple[str, ...]) -> Path:
+    """A clean virtualenv with ``installs``, built the first time a test of this process asks for it."""
+    folder = Path(tempfile.mkdtemp(prefix="clean-python-")) / "venv"
+    atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
+    if not installs:
+        subprocess.run([sys.executable, "-m", "venv", "--upgrade-deps", str(folder)], check=True)
+        return folder
+    pip = [str(copy_of(image(()), folder) / "bin" / "python"), "-m", "pip", "install", "--quiet", *installs]
+    subprocess.run(pip, check=True, env={**os.environ, **PIP_WITHOUT_COMPILING})
+    return folder
+
+
+def copy_of(venv: Path, folder: Path) -> Path:
+    """``venv`` copied to ``folder``; the copy's scripts and activation name their own folder."""
+    shutil.copytree(venv, folder, symlinks=True)
+    for script in (folder / "bin").iterdir():
+        if script.is_file() and not script.is_symlink() and str(venv).encode() in (text := script.read_bytes()):
+            script.write_bytes(text.replace(str(venv).encode(), str(folder).encode()))
+    return folder
