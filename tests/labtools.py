@@ -151,6 +151,19 @@ class Participant:
         """What CT, the lab's pipeline runs and their model server have: the outer loop's feature store."""
         return {**self.lab.env, **environment.outer_loop_environment(self.settings, self.name)}
 
+    def outer_loop_service(self) -> tuple[str, list[str]]:
+        """The outer loop's store as CT reads it now: its project and ``serving_fs``'s features.
+
+        Read with Feast in this process, as ``progress`` reads it (``LabState``): one Feast import per
+        test process, not one per look.
+        """
+        from jukebox.course.lab_state import LabState
+
+        found = LabState(self.settings, self.name).outer_loop_feature_service
+        assert found is not None, f"{self.name}'s outer loop has no feature service serving_fs"
+        store, service = found
+        return store.project, [field.name for view in service.feature_view_projections for field in view.features]
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.lab.cli(*args, check=check)
 

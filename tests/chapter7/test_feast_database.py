@@ -9,8 +9,6 @@ failure; the workbench's store (the inner loop) is left as it was.
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,19 +17,11 @@ from labtools import Participant
 
 from jukebox.course import workshop_edits
 from jukebox.data_contract import FEATURES
-from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import feast_database, gitops
 from jukebox.paths import DATA_PREP
 
 TRAINING = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 ABBA = "3vkQ5DAB1qQMYO4Mr9zJN6"
-
-SERVICE_FEATURES = (
-    "from jukebox.feature_store import open_store\n"
-    "store = open_store()\n"
-    "service = store.get_feature_service('serving_fs')\n"
-    "print(store.project, ','.join(f.name for view in service.feature_view_projections for f in view.features))\n"
-)
 
 
 @pytest.fixture(scope="module")
@@ -107,17 +97,7 @@ def test_the_job_fails_in_one_sentence_before_the_data_and_a_push_retries_it(dec
 @pytest.mark.slow
 def test_the_declared_store_is_project_music_with_every_song_online(participant, declared):
     assert declared["after_data"].status == "succeeded", declared["after_data"].message
-    found = subprocess.run(
-        [sys.executable, "-c", SERVICE_FEATURES],
-        cwd=FEATURE_REPO,
-        env=participant.outer_loop_variables(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert found.returncode == 0, found.stderr
-    project, features = found.stdout.strip().splitlines()[-1].split(" ")
-    assert project == "music" and features.split(",") == FEATURES
+    assert participant.outer_loop_service() == ("music", FEATURES)
     store = feast_database.folder(participant.settings, participant.name)
     with sqlite3.connect(store / "online.db") as db:
         (songs,) = db.execute("SELECT COUNT(DISTINCT entity_key) FROM music_song_properties").fetchone()

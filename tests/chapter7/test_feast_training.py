@@ -11,8 +11,6 @@ stops CT at ``feast-apply`` and leaves the registry as it was.
 """
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,29 +21,11 @@ from mlflow import MlflowClient
 
 from jukebox.course import workshop_edits
 from jukebox.data_contract import FEATURES
-from jukebox.feature_store import FEATURE_REPO
 from jukebox.lab import gitops
 from jukebox.paths import DATA_PREP, REPO_ROOT
 
 SERVICE = Path("7-feature_store") / "feature_repo" / "feature_service.py"
 TRAINING = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
-
-
-def run(command: list[str], env: dict, cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def served_features(participant: Participant) -> list[str]:
-    """The features of ``serving_fs`` in the participant's outer-loop registry, as CT sees them now."""
-    script = (
-        "from jukebox.feature_store import open_store\n"
-        "service = open_store().get_feature_service('serving_fs')\n"
-        "print(','.join(f.name for view in service.feature_view_projections for f in view.features))"
-    )
-    out = run([sys.executable, "-c", script], participant.outer_loop_variables(), FEATURE_REPO)
-    return out.strip().splitlines()[-1].split(",")
 
 
 def ct_run(participant: Participant, commit: str) -> dict:
@@ -116,13 +96,13 @@ def test_ct_applies_a_feature_left_out_and_the_next_model_has_12(participant, tm
     assert {step["name"]: step["status"] for step in run["steps"]}["feast-apply"] == "succeeded"
     features, _ = model_features(participant, run)
     twelve = [feature for feature in FEATURES if feature != "loudness"]
-    assert features == twelve and served_features(participant) == twelve
+    assert features == twelve and participant.outer_loop_service()[1] == twelve
 
 
 @pytest.mark.slow
 def test_a_broken_feature_repo_stops_ct_at_feast_apply_and_leaves_the_registry(participant, tmp_path):
     turn_on_feature_changes(participant, tmp_path)
-    before = served_features(participant)
+    before = participant.outer_loop_service()[1]
 
     def misnamed(source: str) -> str:  # the last feature's line, "tempo" (no comma), renamed
         return source.replace('"tempo"\n', '"tempo_bpm"\n')
@@ -131,5 +111,5 @@ def test_a_broken_feature_repo_stops_ct_at_feast_apply_and_leaves_the_registry(p
     assert run["status"] == "failed"
     assert run["message"].startswith("Step feast-apply failed: ") and "tempo_bpm" in run["message"], run["message"]
     assert "Traceback" not in run["message"] and "\n" not in run["message"]
-    assert served_features(participant) == before, "the registry is as it was"
+    assert participant.outer_loop_service()[1] == before, "the registry is as it was"
     assert [step["name"] for step in run["steps"]] == ["clone", "feast-apply"], "no training after a failed apply"
