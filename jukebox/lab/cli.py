@@ -117,8 +117,8 @@ def serve(options) -> None:
 
 def down(options) -> None:
     lab = lab_settings()
-    names = [service.name for service in reversed(services.services(lab))]
-    for name in process.stop_all(lab.home, names):
+    graces = {service.name: service.stop_grace for service in reversed(services.services(lab))}
+    for name in process.stop_all(lab.home, graces):
         print(f"Stopped {name}.")
     print("The lab is down; its state stays in", lab.home)
 

@@ -3,7 +3,7 @@
 Each service runs detached (its own session, so it outlives the command that started it) with
 its output in ``logs/<name>.log`` and its pid in ``run/<name>.pid``. ``stop`` ends exactly the
 processes the lab started: it checks the pid still runs the command it recorded, sends SIGTERM,
-waits, and escalates to SIGKILL (SeaweedFS was seen still running 5 s after SIGTERM).
+waits out the service's grace, and escalates to SIGKILL.
 """
 
 import json
@@ -105,35 +105,44 @@ def wait_until(
     raise RuntimeError(f"{what} {problem}; see {log}.{tail}")
 
 
-def stop(home: Path, name: str, grace: float = 10.0) -> bool:
+GRACE = 10.0  # seconds from SIGTERM to SIGKILL, unless a service says otherwise (``Service.stop_grace``)
+
+
+def stop(home: Path, name: str, grace: float = GRACE) -> bool:
     """Stop service ``name`` (its whole process group); return whether it was running."""
-    return name in stop_all(home, [name], grace)
+    return name in stop_all(home, {name: grace})
 
 
-def stop_all(home: Path, names: list[str], grace: float = 10.0) -> list[str]:
-    """Stop the services ``names`` together; return those that were running, in the order given.
+def stop_all(home: Path, graces: dict[str, float]) -> list[str]:
+    """Stop the services named in ``graces`` together; return those that were running, in the order given.
 
-    Each process group gets SIGTERM, and what still runs after ``grace`` seconds SIGKILL. The
-    services wait out their grace side by side: one at a time, a lab of 24 participants' S3 servers
-    (SeaweedFS takes its whole grace) would take minutes to stop.
+    Each process group gets SIGTERM, and what still runs after its service's grace (seconds) SIGKILL.
+    The services wait out their grace side by side: one at a time, a lab of 24 participants' S3
+    servers would take minutes to stop.
     """
-    pids = {name: pid for name in names if (pid := running_pid(home, name)) is not None}
-    remaining = dict(pids)
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        for name, pid in list(remaining.items()):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                del remaining[name]
-        deadline = time.monotonic() + wait
-        while remaining and time.monotonic() < deadline:
-            remaining = {name: pid for name, pid in remaining.items() if alive(pid)}
-            time.sleep(0.2)
-        if not remaining:
-            break
+    pids = {name: pid for name in graces if (pid := running_pid(home, name)) is not None}
+    remaining = {name: pid for name, pid in pids.items() if _signal(pid, signal.SIGTERM)}
+    started, killed = time.monotonic(), set()
+    deadline = started + max((graces[name] for name in remaining), default=0) + 5.0  # SIGKILL's own 5 s
+    while remaining and time.monotonic() < deadline:
+        remaining = {name: pid for name, pid in remaining.items() if alive(pid)}
+        for name, pid in remaining.items():
+            if name not in killed and time.monotonic() - started >= graces[name]:
+                _signal(pid, signal.SIGKILL)
+                killed.add(name)
+        time.sleep(0.2)
     for name in pids:
         _pid_file(home, name).unlink(missing_ok=True)
     return list(pids)
+
+
+def _signal(pid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to the process group ``pid`` leads; False when it is gone already."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def alive(pid: int) -> bool:

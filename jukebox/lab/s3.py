@@ -95,6 +95,13 @@ def write_identities(path: Path, access_key: str, secret_key: str) -> None:
         json.dump(identities, file, indent=2)
 
 
+# Seconds from SIGTERM to SIGKILL. On SIGTERM the volume server closes its volumes at once (a few ms
+# here), but the filer then waits 15 s, a fixed limit, for its gRPC streams, and the S3 gateway of the
+# same process always holds one: a graceful stop never ends sooner, so waiting longer only delays the
+# SIGKILL. What the server acknowledged is on disk by then (tests/lab/test_s3.py: objects survive it).
+STOP_GRACE = 2.0
+
+
 def make_state_dirs(state_dir: Path) -> None:
     """Create the folders ``weed_command`` names (SeaweedFS does not create them)."""
     for folder in (state_dir / "data", state_dir / "master"):

@@ -31,6 +31,7 @@ class Service:
     prepare: Callable[[], None] | None = None  # writes what it needs to start (folders, files), just before it starts
     marker: str | None = None  # a piece of its command line that tells it is the lab's (default: the lab's folder)
     user: str | None = None  # the participant it serves, for a participant's own service
+    stop_grace: float = process.GRACE  # seconds from SIGTERM to SIGKILL when the lab stops it
 
 
 def s3_ports(lab: settings.LabSettings, user: str | None = None) -> s3.S3Ports:
@@ -67,6 +68,7 @@ def s3_service(lab: settings.LabSettings, user: str) -> Service:
         url,
         name,
         prepare=prepare,
+        stop_grace=s3.STOP_GRACE,
     )
 
 

@@ -1,7 +1,7 @@
 """The lab's S3 against a real SeaweedFS server on 127.0.0.1 (no mocks).
 
-A server takes ~3.5 s to start and ~15 s to stop on SIGTERM (its filer waits 15 s for open gRPC
-streams), so each stop below ends with SIGKILL after 10 s, as the lab's supervisor does.
+A server takes ~3 s to start and ~15 s to stop on SIGTERM (its filer waits 15 s for open gRPC
+streams), so each stop below ends with SIGKILL after ``STOP_GRACE``, as the lab's supervisor does.
 """
 
 import secrets
@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from jukebox.lab.s3 import (
+    STOP_GRACE,
     S3Ports,
     ensure_buckets,
     make_state_dirs,
@@ -73,12 +74,12 @@ class S3Server:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
+        """SIGTERM, then SIGKILL after the lab's grace for SeaweedFS."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=STOP_GRACE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
