@@ -1,12 +1,14 @@
 """Chapter 7's notebooks as nbval items (``notebooks/``, see tests/nbvaltools.py), their kernels on the
 participant of the chapter-7 stage (tests/stages.py) that test_feast_notebooks.py (notebooks 1 and 2)
 and test_serving_notebooks.py (3 and 4) read too: notebook 1's store set up, a model trained through
-Feast by CT, that model served.
+Feast by CT, that model served. Also the small model's predictor and transformer (``servers``) that
+test_serving.py and the Jukebox page's "what if" tests ask.
 """
 
 import pytest
 from nbvaltools import Workbench, collect
 from notebooktools import lab_secrets
+from servingtools import Registry, predictor, transformer
 
 # Each notebook of notebooks/ and the fixture of its kernel: notebook 2 needs notebook 1's feature
 # store, notebooks 3 and 4 also a model served by the participant's serving.
@@ -38,3 +40,21 @@ def feast_workbench_set_up(feast_workbench, feast_set_up) -> Workbench:
 def serving_workbench(served) -> Workbench:
     """Notebooks 3 and 4's kernel: the variables of the participant whose model is served."""
     return Workbench(served.variables(), lab_secrets(served.lab, served.name))
+
+
+@pytest.fixture(scope="session")
+def registry(prepared, tmp_path_factory) -> Registry:
+    """A registry whose version 1 (the small model) has the alias ``test``, as after CT deployed it."""
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    registry.set_alias(registry.register(prepared))
+    return registry
+
+
+@pytest.fixture(scope="session")
+def servers(registry, feature_repo, tmp_path_factory):
+    """A predictor and a transformer on the registry's version ``test``, the lab's way: test_serving.py's
+    and the Jukebox page's "what if" tests ask them, and no test changes them."""
+    logs = tmp_path_factory.mktemp("logs")
+    with predictor(registry, logs / "predictor.log") as model_server:
+        with transformer(registry, feature_repo, model_server.url, logs / "transformer.log") as front:
+            yield model_server.ready(), front.ready()

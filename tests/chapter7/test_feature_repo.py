@@ -67,7 +67,7 @@ def commented_with_the_workshops_pointer(feature: str):
 
 @pytest.fixture(scope="module")
 def described(tmp_path_factory) -> dict[str, dict]:
-    """The feature repo as shipped and after each edit below, as Feast reads it (name → description)."""
+    """The feature repo as shipped and after each edit above, as Feast reads it (name → description)."""
     edits = {"loudness by hand": loudness_commented_by_hand}
     edits.update({feature: commented_with_the_workshops_pointer(feature) for feature in POINTED})
     repos = {"as shipped": feature_store.FEATURE_REPO}

@@ -247,16 +247,10 @@ def real_servers(registry, feature_repo, folder: Path):
             yield front
 
 
-@pytest.fixture(scope="module")
-def served(prepared, feature_repo, tmp_path_factory):
-    """The real transformer (and predictor) serving a small model of 13 features, version 1; no test changes it."""
-    from servingtools import Registry
-
-    folder = tmp_path_factory.mktemp("served")
-    registry = Registry(folder / "registry")
-    registry.set_alias(registry.register(prepared))
-    with real_servers(registry, feature_repo, folder) as front:
-        yield front
+@pytest.fixture
+def served(servers):
+    """The real transformer (and predictor) serving a small model of 13 features, version 1 (conftest.py)."""
+    return servers[1]
 
 
 @contextlib.contextmanager

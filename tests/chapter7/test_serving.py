@@ -73,27 +73,10 @@ def model_car(prepared, tmp_path_factory):
     return version_folder(prepared, tmp_path_factory.mktemp("modelcar") / "1", files)
 
 
-@pytest.fixture(scope="session")
-def registry(prepared, tmp_path_factory) -> Registry:
-    """A registry whose version 1 has the alias ``test``, as after CT deployed it."""
-    registry = Registry(tmp_path_factory.mktemp("registry"))
-    registry.set_alias(registry.register(prepared))
-    return registry
-
-
 def one_input(**fields) -> dict:
     """A request by song id with some of its one input's fields changed (``None``: left out)."""
     item = {"name": "input", "shape": [1], "datatype": "STRING", "data": [LIVE_FOREVER], **fields}
     return {"inputs": [{key: value for key, value in item.items() if value is not None}]}
-
-
-@pytest.fixture(scope="session")
-def servers(registry, feature_repo, tmp_path_factory):
-    """A predictor and a transformer on the registry's version ``test``, the lab's way (read-only for tests)."""
-    logs = tmp_path_factory.mktemp("logs")
-    with predictor(registry, logs / "predictor.log") as model_server:
-        with transformer(registry, feature_repo, model_server.url, logs / "transformer.log") as front:
-            yield model_server.ready(), front.ready()
 
 
 # ---- what the tests compute by hand ----------------------------------------------------------------
