@@ -272,6 +272,15 @@ def transformer(registry: Registry, repo, predictor_url: str, log, *extra: str) 
     return Server.serving("transformer", arguments, env, log)
 
 
+@contextlib.contextmanager
+def predictor_and_transformer(registry: Registry, repo, folder):
+    """Both servers, as the lab starts them: the predictor, then the transformer in front of it (logs in
+    ``folder``); yields them, not yet waited for, and stops them on the way out."""
+    with predictor(registry, folder / "predictor.log") as model_server:
+        with transformer(registry, repo, model_server.url, folder / "transformer.log") as front:
+            yield model_server, front
+
+
 def wait_until(condition, what: str, timeout: float = 240) -> None:
     """Poll ``condition`` until it is true; fail saying ``what`` was awaited."""
     deadline = time.monotonic() + timeout

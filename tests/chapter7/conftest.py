@@ -8,7 +8,7 @@ test_serving.py and the Jukebox page's "what if" tests ask.
 import pytest
 from nbvaltools import Workbench, collect
 from notebooktools import lab_secrets
-from servingtools import Registry, predictor, transformer
+from servingtools import Registry, predictor_and_transformer
 
 # Each notebook of notebooks/ and the fixture of its kernel: notebook 2 needs notebook 1's feature
 # store, notebooks 3 and 4 also a model served by the participant's serving.
@@ -54,7 +54,5 @@ def registry(prepared, tmp_path_factory) -> Registry:
 def servers(registry, feature_repo, tmp_path_factory):
     """A predictor and a transformer on the registry's version ``test``, the lab's way: test_serving.py's
     and the Jukebox page's "what if" tests ask them, and no test changes them."""
-    logs = tmp_path_factory.mktemp("logs")
-    with predictor(registry, logs / "predictor.log") as model_server:
-        with transformer(registry, feature_repo, model_server.url, logs / "transformer.log") as front:
-            yield model_server.ready(), front.ready()
+    with predictor_and_transformer(registry, feature_repo, tmp_path_factory.mktemp("logs")) as (model_server, front):
+        yield model_server.ready(), front.ready()

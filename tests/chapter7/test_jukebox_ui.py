@@ -239,12 +239,11 @@ def jukebox(participant, tmp_path) -> Jukebox:
 @contextlib.contextmanager
 def real_servers(registry, feature_repo, folder: Path):
     """The kit's predictor and transformer on the registry's version ``test``; yields the transformer."""
-    from servingtools import predictor, transformer
+    from servingtools import predictor_and_transformer
 
-    with predictor(registry, folder / "predictor.log") as model_server:
-        with transformer(registry, feature_repo, model_server.url, folder / "transformer.log") as front:
-            model_server.ready(), front.ready()
-            yield front
+    with predictor_and_transformer(registry, feature_repo, folder) as (model_server, front):
+        model_server.ready(), front.ready()
+        yield front
 
 
 @pytest.fixture

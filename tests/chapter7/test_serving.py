@@ -28,9 +28,8 @@ from servingtools import (
     leave_out_of_the_service,
     make_feature_repo,
     output,
-    predictor,
+    predictor_and_transformer,
     store_environment,
-    transformer,
     wait_until,
 )
 
@@ -409,21 +408,20 @@ def test_a_new_version_takes_over_with_no_failed_request(prepared, twelve, featu
                 answer = http.post("/v2/models/jukebox/infer", json=ids_request(songs[0]))
                 answers.append((answer.status_code, answer.json()))
 
-    with predictor(registry, tmp_path / "p.log") as model_server:
-        with transformer(registry, feature_repo, model_server.url, tmp_path / "t.log") as front:
-            model_server.ready(), front.ready()
-            thread = threading.Thread(target=client, args=(front.url,))
-            thread.start()
-            try:
-                wait_until(lambda: len(answers) >= 5, "answers from version 1")
-                registry.set_alias(registry.register(twelve))  # what CT does when it deploys a new model
-                wait_until(lambda: answers[-1][1].get("model_version") == "2", "an answer from version 2")
-                switched = len(answers)
-                wait_until(lambda: len(answers) >= switched + 20, "more answers from version 2")
-            finally:
-                stop.set()
-                thread.join()
-            metadata = model_server.client.get("/v2/models/jukebox").json()
+    with predictor_and_transformer(registry, feature_repo, tmp_path) as (model_server, front):
+        model_server.ready(), front.ready()
+        thread = threading.Thread(target=client, args=(front.url,))
+        thread.start()
+        try:
+            wait_until(lambda: len(answers) >= 5, "answers from version 1")
+            registry.set_alias(registry.register(twelve))  # what CT does when it deploys a new model
+            wait_until(lambda: answers[-1][1].get("model_version") == "2", "an answer from version 2")
+            switched = len(answers)
+            wait_until(lambda: len(answers) >= switched + 20, "more answers from version 2")
+        finally:
+            stop.set()
+            thread.join()
+        metadata = model_server.client.get("/v2/models/jukebox").json()
     failed = [answer for status, answer in answers if status != 200]
     assert not failed, f"{len(failed)} of {len(answers)} requests failed during the switch: {failed[:3]}"
     versions = [answer["model_version"] for _, answer in answers]
@@ -472,19 +470,18 @@ def served_features(repo) -> list[str]:
 @pytest.mark.slow
 def test_servers_started_before_any_model_become_ready_when_ct_deploys_one(prepared, feature_repo, songs, tmp_path):
     registry = Registry(tmp_path / "registry")  # no model registered yet
-    with predictor(registry, tmp_path / "p.log") as model_server:
-        with transformer(registry, feature_repo, model_server.url, tmp_path / "t.log") as front:
-            for server in (model_server, front):
-                server.wait_for("/v2/health/live")
-                wait_until(lambda s=server: "Not ready: waiting for" in s.output(), "the server to say it waits")
-                assert server.client.get("/v2/health/ready").status_code == 503
-                assert server.client.get("/v2/models/jukebox/ready").status_code == 503
-            status, answer = front.infer(ids_request(songs[0]))
-            assert (status, answer["error"]) == (503, "Model with name jukebox is not ready.")
-            registry.set_alias(registry.register(prepared))  # CT deploys its first model
-            model_server.ready(), front.ready()
-            status, answer = front.infer(ids_request(songs[0]))
-            assert status == 200, answer
-            assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
-            for server in (model_server, front):
-                assert server.count("Not ready: waiting for a version of jukebox with the alias test.") == 1
+    with predictor_and_transformer(registry, feature_repo, tmp_path) as (model_server, front):
+        for server in (model_server, front):
+            server.wait_for("/v2/health/live")
+            wait_until(lambda s=server: "Not ready: waiting for" in s.output(), "the server to say it waits")
+            assert server.client.get("/v2/health/ready").status_code == 503
+            assert server.client.get("/v2/models/jukebox/ready").status_code == 503
+        status, answer = front.infer(ids_request(songs[0]))
+        assert (status, answer["error"]) == (503, "Model with name jukebox is not ready.")
+        registry.set_alias(registry.register(prepared))  # CT deploys its first model
+        model_server.ready(), front.ready()
+        status, answer = front.infer(ids_request(songs[0]))
+        assert status == 200, answer
+        assert_answers(answer, by_hand(feature_repo, prepared, songs[:1]), version="1")
+        for server in (model_server, front):
+            assert server.count("Not ready: waiting for a version of jukebox with the alias test.") == 1
