@@ -6,7 +6,8 @@ of Feast, about 5 s of CPU here (more than half of it typeguard instrumenting Fe
 a pipeline step's image holds only its own ``packages_to_install`` and the model server is OpenVINO's,
 so neither has that plugin. In the lab everything shares one environment where Feast is installed
 beside MLflow: ``leave_out_feasts_mlflow_plugin`` makes a process (a pipeline step, the model server)
-start as it would on the cluster. Processes that use Feast themselves keep the plugin.
+start as it would on the cluster, and so does the lab's CT deploy step (in its controller), as the
+cluster's deploy task has no Feast either. Processes that use Feast themselves keep the plugin.
 """
 
 import importlib.metadata

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jukebox.lab import environment, feast_database, gitops, runs, settings
 from jukebox.local_run import failure_reason
+from jukebox.mlflow_plugins import leave_out_feasts_mlflow_plugin
 
 TRAINING_SCRIPT = Path("3-prod_datascience") / "prod_train_save_pipeline.py"
 FEATURE_REPO = Path("7-feature_store") / "feature_repo"
@@ -220,18 +221,28 @@ def ct_run(lab: settings.LabSettings, run: runs.Run, clone_url: str) -> None:
         return f"trained and registered {model_name} {version}"
 
     def deploy(log: RunLog) -> str:
-        from mlflow import MlflowClient
-
         registered = json.loads(outputs.read_text()).get("registered_version") if outputs.exists() else None
         if not registered:
             raise StepFailed(f"The training pipeline at {version} gave no registered_version to deploy.")
-        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-        client.set_registered_model_alias(model_name, DEPLOYED_ALIAS, registered)
-        client.set_model_version_tag(model_name, registered, "deployed", DEPLOYED_ALIAS)
+        deploy_version(env["MLFLOW_TRACKING_URI"], model_name, registered)
         return f"{model_name} version {registered} deployed to {DEPLOYED_ALIAS}"
 
     clone = clone_step(run, clone_url, workdir, env)
     execute(lab, run, [("clone", clone), ("feast-apply", feast_apply), ("train", train), ("deploy", deploy)])
+
+
+def deploy_version(tracking_uri: str, model_name: str, version: str) -> None:
+    """The CT's deploy step: the registry's alias ``test`` on ``version`` of ``model_name``, and its tag.
+
+    The cluster's deploy task has no Feast: in the lab's controller, neither does MLflow load
+    Feast's plugin at the first request (``jukebox.mlflow_plugins``); ``feast apply`` runs apart.
+    """
+    from mlflow import MlflowClient
+
+    leave_out_feasts_mlflow_plugin()
+    client = MlflowClient(tracking_uri)
+    client.set_registered_model_alias(model_name, DEPLOYED_ALIAS, version)
+    client.set_model_version_tag(model_name, version, "deployed", DEPLOYED_ALIAS)
 
 
 def pipeline_run(lab: settings.LabSettings, run: runs.Run, script: Path) -> None:

@@ -106,6 +106,19 @@ def test_the_model_server_asks_the_registry_without_importing_feast(lab, tmp_pat
     assert not [module for module in imported if module.split(".")[0] == "feast"]
 
 
+def test_the_ct_deploy_step_asks_the_registry_without_importing_feast(lab):
+    """The cluster's deploy task has no Feast; the lab's controller, which deploys, leaves its plugin out too."""
+    deploy = "from jukebox.lab import ct; import sys; ct.deploy_version(sys.argv[1], 'jukebox-nobody', '1')"
+    env = {**lab.env, "PYTHONPROFILEIMPORTTIME": "1"}
+    answer = subprocess.run(
+        [sys.executable, "-c", deploy, lab.settings.url("mlflow")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert answer.returncode == 1 and "jukebox-nobody" in answer.stderr, answer.stderr[-2000:]  # no such model
+    imported = re.findall(r"^import time:.*\|\s*([\w.]+)$", answer.stderr, re.MULTILINE)
+    assert "mlflow.tracking.request_header.registry" in imported, "it asked the lab's registry over HTTP"
+    assert not [module for module in imported if module.split(".")[0] == "feast"]
+
+
 def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, user2):
     exports = lab.exports()
     for name in ("AWS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
@@ -341,9 +354,10 @@ def test_pushes_give_one_ct_run_each_in_push_order(lab, tmp_path):
 
 
 def test_no_generated_credential_appears_in_what_the_lab_writes(lab, tmp_path):
-    if not any((lab.home / "runs").glob("*.log")):  # no run yet (this test alone): one, and a schedule
-        script = str(hello_script(tmp_path))
+    script = str(hello_script(tmp_path))
+    if not any((lab.home / "runs").glob("*.log")):  # no run yet (this test alone, or first): one
         lab.cli("runs", "start", "hello-adhoc-run", "--script", script, "--wait")
+    if not (lab.home / "schedules.json").exists():  # nor a schedule yet
         lab.cli("schedules", "create", "hello-later", "--script", script, "--every", "1d")
         lab.cli("schedules", "delete", "hello-later")
     secrets = settings.secret_values(lab.settings)
