@@ -91,6 +91,13 @@ def test_the_registry_is_one_server_without_mlflows_job_runner(lab):
     assert not [child for child in children if "mlflow.server.jobs" in child], children
 
 
+def assert_asked_the_registry_without_feast(import_profile: str) -> None:
+    """From a process's ``PYTHONPROFILEIMPORTTIME`` lines: it asked the registry, and imported no Feast."""
+    imported = re.findall(r"^import time:.*\|\s*([\w.]+)$", import_profile, re.MULTILINE)
+    assert "mlflow.tracking.request_header.registry" in imported, "it asked the lab's registry over HTTP"
+    assert not [module for module in imported if module.split(".")[0] == "feast"]
+
+
 def test_the_model_server_asks_the_registry_without_importing_feast(lab, tmp_path):
     """The cluster's model server (OpenVINO's) has no Feast; in the lab, Feast's MLflow plugin would
     import all of it (about 5 s of CPU) at the server's first question to the registry."""
@@ -101,9 +108,7 @@ def test_the_model_server_asks_the_registry_without_importing_feast(lab, tmp_pat
         while "Not ready: waiting for" not in server.output():
             assert server.process.poll() is None and time.monotonic() < deadline, server.output()[-2000:]
             time.sleep(0.3)
-    imported = re.findall(r"^import time:.*\|\s*([\w.]+)$", server.output(), re.MULTILINE)
-    assert "mlflow.tracking.request_header.registry" in imported, "it asked the lab's registry over HTTP"
-    assert not [module for module in imported if module.split(".")[0] == "feast"]
+    assert_asked_the_registry_without_feast(server.output())
 
 
 def test_the_ct_deploy_step_asks_the_registry_without_importing_feast(lab):
@@ -114,9 +119,7 @@ def test_the_ct_deploy_step_asks_the_registry_without_importing_feast(lab):
         [sys.executable, "-c", deploy, lab.settings.url("mlflow")], env=env, capture_output=True, text=True, timeout=120
     )
     assert answer.returncode == 1 and "jukebox-nobody" in answer.stderr, answer.stderr[-2000:]  # no such model
-    imported = re.findall(r"^import time:.*\|\s*([\w.]+)$", answer.stderr, re.MULTILINE)
-    assert "mlflow.tracking.request_header.registry" in imported, "it asked the lab's registry over HTTP"
-    assert not [module for module in imported if module.split(".")[0] == "feast"]
+    assert_asked_the_registry_without_feast(answer.stderr)
 
 
 def test_env_exports_the_cluster_secret_names_and_credentials_are_private(lab, user2):
