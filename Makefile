@@ -75,6 +75,7 @@ benchmark: setup
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/feature_store.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/feast_import.py
 
 clean:
 	-$(PY) -m jukebox.lab down
