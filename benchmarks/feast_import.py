@@ -37,7 +37,7 @@ stats = pstats.Stats(profile)
 instrumented = [
     (calls, cumulative)
     for (file, _, name), (calls, _, _, cumulative, _) in stats.stats.items()
-    if name == "instrument" and file.replace("\\\\", "/").endswith("typeguard/_decorators.py")
+    if name == "instrument" and file.endswith("typeguard/_decorators.py")
 ]
 calls, seconds = instrumented[0] if instrumented else (0, 0.0)
 print(json.dumps({"functions": calls, "seconds": seconds, "total": stats.total_tt}))
